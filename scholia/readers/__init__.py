@@ -1,0 +1,1 @@
+"""Readers: input files → scholia.model objects."""
