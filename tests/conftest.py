@@ -1,0 +1,30 @@
+"""Shared fixtures: paths, a CLI runner, and the white-paper edition loaded once per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SOURCE_TEXT = ROOT / "source" / "cpc-guidelines-governing-xinjiang-2025.en.txt"
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run make_edition.py in a fresh process, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, str(ROOT / "make_edition.py"), *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=full_env, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def white_paper():
+    from scholia.load import LoadOptions, load_edition
+
+    loaded = load_edition(ROOT, LoadOptions(include_drafts=True))
+    assert loaded.edition is not None, loaded.diagnostics
+    return loaded

@@ -1,0 +1,114 @@
+"""`make_edition.py check`: one line per problem, exact file and line, exit codes 0/1/2."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from conftest import FIXTURES, run_cli
+
+BROKEN = FIXTURES / "broken"
+
+EXPECTED = [
+    ("annotations/notes/ambiguous.md:3: error: ambiguous quote: 2 occurrences (¶ I.2, ¶ I.2)"),
+    ("annotations/notes/b/same-id.md:1: error: duplicate note id 'same-id' (also annotations/notes/a/same-id.md)"),
+    ("annotations/notes/crossing.md:3: error: quote crosses a paragraph boundary (¶ I.1 → ¶ I.2)"),
+    ("annotations/notes/malformed-yaml.md:5: error: malformed YAML front matter"),
+    ("annotations/notes/missing-field.md:2: error: missing required field 'status'"),
+    ("annotations/notes/no-front-matter.md:1: error: missing front matter"),
+    ("annotations/notes/not-found.md:3: error: quote not found in the text; nearest match in ¶ I.1: "
+     "'Four score and seven years'"),
+    ("annotations/notes/unknown-field.md:6: error: unknown field 'author'; did you mean 'authors'?"),
+    ("annotations/notes/unknown-key.md:8: error: unknown citation key 'wills1992lincon'; nearest key: "
+     "'wills1992lincoln'"),
+    ("annotations/notes/unknown-status.md:5: error: unknown status 'published'"),
+    ("annotations/notes/unknown-type.md:4: error: unknown type 'glos'"),
+    ("annotations/notes/wrong-type.md:6: error: 'authors' must be a list of strings"),
+    ("annotations/refs.bib:8: error: duplicate key 'wills1992lincoln' (first defined at annotations/refs.bib:1)"),
+    ("annotations/refs.bib:17: error: syntax error in @article{broken1999"),
+    ("source/edition.toml:1: warning: source/address.md no longer matches the recorded sha256"),
+]
+
+
+def test_clean_fixture_exits_0():
+    result = run_cli("check", str(FIXTURES / "gettysburg"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_repo_edition_is_clean():
+    result = run_cli("check")
+    assert result.returncode == 0, result.stdout
+    assert " error:" not in result.stdout
+
+
+def test_every_planted_error_is_named_with_its_line():
+    result = run_cli("check", str(BROKEN))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    for expected in EXPECTED:
+        assert sum(line.startswith(expected) for line in lines) == 1, (expected, lines)
+    assert len(lines) == len(EXPECTED), lines
+    assert "14 error(s), 1 warning(s)" in result.stderr
+
+
+def test_ambiguous_quote_suggests_a_context():
+    result = run_cli("check", str(BROKEN))
+    line = next(ln for ln in result.stdout.splitlines() if "ambiguous.md" in ln)
+    assert "add suffix: ','" in line or "add prefix:" in line
+
+
+def test_github_annotations():
+    result = run_cli("check", str(BROKEN), "--format", "github")
+    assert "::error file=annotations/notes/not-found.md,line=3::quote not found" in result.stdout
+    assert "::warning file=source/edition.toml,line=1::" in result.stdout
+
+
+def test_usage_errors_exit_2(tmp_path: Path):
+    assert run_cli("check", "--no-such-flag").returncode == 2
+    assert run_cli("check", str(tmp_path / "missing")).returncode == 2
+    assert run_cli("frobnicate").returncode == 2
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "ed"
+    shutil.copytree(FIXTURES / "gettysburg", target)
+    return target
+
+
+def test_missing_source_file(tmp_path: Path):
+    ed = _copy(tmp_path)
+    (ed / "source" / "address.md").unlink()
+    result = run_cli("check", str(ed))
+    assert result.returncode == 1
+    assert "source/edition.toml:1: error: text file 'source/address.md' not found" in result.stdout
+
+
+def test_missing_and_invalid_metadata(tmp_path: Path):
+    ed = _copy(tmp_path)
+    (ed / "source" / "edition.toml").write_text(
+        'title = "T"\ndate = "19 Nov 1863"\nlanguage = "en"\ntext = "address.md"\nsubtitel = "x"\n', encoding="utf-8")
+    out = run_cli("check", str(ed)).stdout
+    assert "source/edition.toml:1: error: required key 'author' is missing or empty" in out
+    assert "source/edition.toml:2: error: 'date' must be ISO 8601" in out
+    assert "source/edition.toml:5: error: unknown key 'subtitel'" in out
+
+
+def test_unreadable_metadata(tmp_path: Path):
+    ed = _copy(tmp_path)
+    (ed / "source" / "edition.toml").write_text('title = "T\n', encoding="utf-8")
+    result = run_cli("check", str(ed))
+    assert result.returncode == 1 and "source/edition.toml:1: error: invalid TOML" in result.stdout
+
+
+def test_note_body_cannot_reach_files_or_urls(tmp_path: Path):
+    """A hostile note: raw HTML, script, images and file/javascript links are all neutralised."""
+    from scholia.render import markdown_html
+
+    hostile = ('<script>alert(1)</script> <img src="file:///etc/hostname"> ![x](file:///etc/hostname) '
+               '[a](javascript:alert(1)) [b](file:///etc/passwd) <iframe src="http://127.0.0.1/"></iframe> '
+               '[ok](https://example.org)')
+    out = markdown_html(hostile)
+    assert "<script" not in out and "<img" not in out and "<iframe" not in out
+    assert 'href="javascript' not in out and 'href="file' not in out
+    assert 'href="https://example.org"' in out
