@@ -8,8 +8,10 @@ The mapping follows the biblatex → CSL conventions that Pandoc and Zotero use:
   name in a ``csltype`` field wins, so an edition can say what a ``@misc`` really is.
 * text fields keep their markup as CSL-JSON's rich-text subset: ``{Protected}`` words become
   ``<span class="nocase">`` (so title- and sentence-casing styles leave them alone), ``\\emph``
-  and ``\\textit`` become ``<i>``, ``\\textbf`` ``<b>``, ``\\textsc`` small caps; ``&``, ``<``
-  and ``>`` are escaped as entities, so nothing from a .bib file can become markup.
+  and ``\\textit`` become ``<i>``, ``\\textbf`` ``<b>``, ``\\textsc`` small caps. Everything
+  else is plain text: the processor recognises only that fixed set of tags (anything else,
+  ``<script>`` included, stays literal text) and its HTML writer escapes all text, so nothing
+  from a .bib file can become markup of its own in the output.
 * ``titleaddon`` (biblatex: an addition to the title, e.g. a translation) follows the title in
   square brackets, set in roman;
 * ``howpublished`` becomes the ``genre`` when it is a short description ("White paper"), else a
@@ -20,7 +22,6 @@ The mapping follows the biblatex → CSL conventions that Pandoc and Zotero use:
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
@@ -153,7 +154,7 @@ def latex_to_csl_markup(latex: str) -> str:
 
     def flush(end: int) -> None:
         if end > plain_start:
-            out.append(html.escape(_decode_piece(latex[plain_start:end]), quote=False))
+            out.append(_decode_piece(latex[plain_start:end]))
 
     while i < len(latex):
         c = latex[i]
@@ -283,19 +284,19 @@ def _plain(entry: BibEntry, name: str) -> str:
 def _rich(entry: BibEntry, name: str) -> str:
     if name in entry.raw:
         return latex_to_csl_markup(entry.raw[name])
-    return html.escape(entry.fields.get(name, ""), quote=False)
+    return entry.fields.get(name, "")
 
 
 def _name(p: Person) -> dict[str, str]:
     if p.literal:
-        return {"literal": html.escape(p.last, quote=False)}
-    out: dict[str, str] = {"family": html.escape(p.last, quote=False)}
+        return {"literal": p.last}
+    out: dict[str, str] = {"family": p.last}
     if p.first:
-        out["given"] = html.escape(p.first, quote=False)
+        out["given"] = p.first
     if p.von:
-        out["non-dropping-particle"] = html.escape(p.von, quote=False)
+        out["non-dropping-particle"] = p.von
     if p.jr:
-        out["suffix"] = html.escape(p.jr, quote=False)
+        out["suffix"] = p.jr
     return out
 
 
@@ -393,6 +394,8 @@ def to_csl_item(entry: BibEntry) -> dict[str, Any]:
             container = _rich(e, name)
             if name == "booktitle" and _plain(e, "booksubtitle"):
                 container += ": " + _rich(e, "booksubtitle")
+            if name in ("booktitle", "maintitle") and _is_english(e):
+                container = sentence_case(container)  # book titles; journal names stay
             break
     if container:
         item["container-title"] = container
@@ -411,7 +414,7 @@ def to_csl_item(entry: BibEntry) -> dict[str, Any]:
         item["publisher"] = publisher
     place = _plain(e, "location") or _plain(e, "address")
     if place:
-        item["publisher-place"] = html.escape(place, quote=False)
+        item["publisher-place"] = place
 
     number = _plain(e, "number")
     if number:
@@ -420,7 +423,10 @@ def to_csl_item(entry: BibEntry) -> dict[str, Any]:
         elif _plain(e, "series") and t in ("book", "chapter", "paper-conference"):
             item["collection-number"] = number
         else:
-            item["number"] = html.escape(number, quote=False)
+            # a law's or report's number ("Pub. L. No. 117-78") is an identifier, not a range:
+            # a non-breaking hyphen keeps processors from making it "Nos. 117–78"
+            number = re.sub(r"(?<=\w)-(?=\w)", "\u2011", number)
+            item["number"] = number
     if _plain(e, "issue") and "issue" not in item:
         item["issue"] = _plain(e, "issue")
 
@@ -440,7 +446,7 @@ def to_csl_item(entry: BibEntry) -> dict[str, Any]:
     }
     for bib, csl in simple.items():
         if _plain(e, bib):
-            item[csl] = html.escape(_plain(e, bib), quote=False)
+            item[csl] = _plain(e, bib)
     if "page" in item:
         item["page"] = item["page"].replace("-", "\u2013").replace("\u2013\u2013", "\u2013")
 
@@ -455,7 +461,7 @@ def to_csl_item(entry: BibEntry) -> dict[str, Any]:
             genre = head
             t = item["type"] = "report"
             if rest:
-                item["publisher"] = html.escape(rest[:1].upper() + rest[1:], quote=False)
+                item["publisher"] = rest[:1].upper() + rest[1:]
         else:
             item["publisher"] = _rich(e, "howpublished")
     elif howpublished:
@@ -465,7 +471,7 @@ def to_csl_item(entry: BibEntry) -> dict[str, Any]:
     elif not genre and e.entry_type == "mastersthesis":
         genre = "Master’s thesis"
     if genre:
-        item["genre"] = html.escape(genre, quote=False)
+        item["genre"] = genre
     if _plain(e, "addendum"):
         notes.append(_rich(e, "addendum"))
     if notes:
