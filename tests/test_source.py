@@ -85,9 +85,12 @@ def test_heading_rule_and_structure_overrides():
     assert forced[0].heading.text == "Short line."
 
 
-def test_unknown_run_in_head_is_reported():
-    _, diags = build_parts("Title\nBody.\n", Structure(run_in_heads=(("Missing head.", 7),)), False, "s.toml")
-    assert [(d.path, d.line, d.severity) for d in diags] == [("s.toml", 7, "error")]
+def test_unknown_structure_entries_are_reported():
+    structure = Structure(run_in_heads=(("Missing head.", 7),), not_headings=(("Nowhere", 9),),
+                          headings=(("Absent.", 11),))
+    _, diags = build_parts("Title\nBody.\n", structure, False, "s.toml")
+    assert sorted((d.path, d.line, d.severity) for d in diags) == [
+        ("s.toml", 7, "error"), ("s.toml", 9, "error"), ("s.toml", 11, "error")]
 
 
 def test_markdown_source():

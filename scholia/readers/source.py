@@ -304,6 +304,13 @@ def build_parts(text: str, structure: Structure, markdown: bool,
         parts.append(Part(f"part-{lid}", label, heading, m.group(1) if m else "",
                           m.group(2).strip() if m else title_all, tuple(sections)))
 
+    if not markdown:
+        present = {ln.strip() for ln in text.splitlines()}
+        for key, items in (("headings", structure.headings), ("not_headings", structure.not_headings)):
+            for value, line in items:
+                if value.strip() not in present:
+                    diags.append(Diagnostic(struct_rel, line, "error",
+                                            f"{key}: no line of the text reads {value.strip()[:60]!r}"))
     for head, line, _ in heads:
         if head not in used:
             diags.append(Diagnostic(struct_rel, line, "error",
