@@ -1,0 +1,170 @@
+"""Where the edition's fonts are, what they cover, and the @font-face rules that load them.
+
+Fonts are installed by the project's set-up from package registries, never fetched at build time:
+the book faces come from PyPI (``font-source-serif-pro``, ``font-source-sans-pro``), the faces for
+Chinese and Arabic-script (Uyghur) quotations from Debian (``fonts-noto-cjk``, ``fonts-noto-core``).
+A missing font, or a character that no face of a stack covers, is a build error, not silent tofu.
+Used by the PDF writer and by the EPUB writer (which embeds the same files).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from fontTools.ttLib import TTCollection, TTFont
+
+DEBIAN_FONT_DIRS = (Path("/usr/share/fonts/opentype/noto"), Path("/usr/share/fonts/truetype/noto"))
+
+
+class FontError(Exception):
+    """A font or a glyph the edition needs is missing; the message says how to install it."""
+
+
+@dataclass(frozen=True)
+class Face:
+    """One font file (or one face of a .ttc collection) and the CSS descriptors it serves."""
+
+    family: str
+    weight: int
+    style: str  # "normal" | "italic"
+    path: Path
+    index: int = 0  # face number inside a .ttc
+    package: str = ""  # what installs it: "pip:font-source-serif-pro", "apt:fonts-noto-cjk"
+
+    def css(self) -> str:
+        return (f'@font-face {{ font-family: "{self.family}"; font-weight: {self.weight}; '
+                f'font-style: {self.style}; src: url("{self.path.as_uri()}"); }}')
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A font stack: a primary family for Latin script and fallbacks for other scripts."""
+
+    role: str  # "text" (primary text, headings) or "note" (commentary, apparatus)
+    faces: tuple[Face, ...]
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.family for f in self.faces))
+
+    def css_family(self) -> str:
+        return ", ".join(f'"{f}"' for f in self.families)
+
+
+def _pip_dir(module: str, package: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        raise FontError(f"font package {package} is not installed; run `pip install {package}`")
+    return Path(spec.origin).resolve().parent / "files"
+
+
+def _file(folder: Path, name: str, package: str) -> Path:
+    path = folder / name
+    if not path.is_file():
+        how = f"pip install {package[4:]}" if package.startswith("pip:") else f"apt-get install {package[4:]}"
+        raise FontError(f"font file {path} is missing; install it with `{how}`")
+    return path
+
+
+def _debian(name: str) -> Path:
+    for d in DEBIAN_FONT_DIRS:
+        if (d / name).is_file():
+            return d / name
+    return DEBIAN_FONT_DIRS[0] / name
+
+
+@cache
+def stacks() -> dict[str, Stack]:
+    """The text and note stacks, with every file checked to exist."""
+    serif_pkg, sans_pkg = "pip:font-source-serif-pro", "pip:font-source-sans-pro"
+    serif = _pip_dir("font_source_serif_pro", serif_pkg[4:])
+    sans = _pip_dir("font_source_sans_pro", sans_pkg[4:])
+    cjk, arabic = "apt:fonts-noto-cjk", "apt:fonts-noto-core"
+
+    def latin(folder: Path, family: str, prefix: str, package: str) -> list[Face]:
+        files = {(400, "normal"): "Regular", (400, "italic"): "It", (600, "normal"): "Semibold",
+                 (600, "italic"): "SemiboldIt", (700, "normal"): "Bold", (700, "italic"): "BoldIt"}
+        return [Face(family, w, s, _file(folder, f"{prefix}-{n}.otf", package), 0, package)
+                for (w, s), n in files.items()]
+
+    def noto_cjk(kind: str) -> list[Face]:
+        # Simplified Chinese is face 2 of Debian's collections (JP, KR, SC, TC, HK).
+        return [Face(f"Noto {kind} CJK SC", w, "normal", _file(_debian(f"Noto{kind}CJK-{n}.ttc").parent,
+                                                                  f"Noto{kind}CJK-{n}.ttc", cjk), 2, cjk)
+                for w, n in ((400, "Regular"), (700, "Bold"))]
+
+    def naskh() -> list[Face]:
+        return [Face("Noto Naskh Arabic", w, "normal", _file(_debian(f"NotoNaskhArabic-{n}.ttf").parent,
+                                                                f"NotoNaskhArabic-{n}.ttf", arabic), 0, arabic)
+                for w, n in ((400, "Regular"), (700, "Bold"))]
+
+    return {
+        "text": Stack("text", tuple(latin(serif, "Source Serif Pro", "SourceSerifPro", serif_pkg)
+                                    + noto_cjk("Serif") + naskh())),
+        "note": Stack("note", tuple(latin(sans, "Source Sans Pro", "SourceSansPro", sans_pkg)
+                                    + noto_cjk("Sans") + naskh())),
+    }
+
+
+def font_dirs() -> list[Path]:
+    """Folders holding the font files: the only places outside styles/ that a writer may read."""
+    return sorted({f.path.resolve().parent for s in stacks().values() for f in s.faces})
+
+
+def font_face_css() -> str:
+    """@font-face rules for every face that a document loads by URL (the .ttc collections are
+    reached through fontconfig by family name, which selects the right face of the collection)."""
+    return "\n".join(f.css() for s in stacks().values() for f in s.faces if f.path.suffix != ".ttc")
+
+
+@cache
+def _cmap(path: Path, index: int) -> frozenset[int]:
+    if path.suffix == ".ttc":
+        font = TTCollection(str(path), lazy=True).fonts[index]
+    else:
+        font = TTFont(str(path), lazy=True)
+    return frozenset(font.getBestCmap() or ())
+
+
+def _ignorable(ch: str) -> bool:
+    return ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp")
+
+
+def missing_glyphs(text: str, role: str, bold: bool = False, italic: bool = False) -> list[str]:
+    """Characters of ``text`` that no face of the ``role`` stack covers (in the regular/bold
+    and upright/italic variant asked for, falling back to the regular faces of other scripts)."""
+    stack = stacks()[role]
+    weight = 700 if bold else 400
+    style = "italic" if italic else "normal"
+    candidates = [f for f in stack.faces if f.weight == weight and f.style == style] or list(stack.faces)
+    candidates += [f for f in stack.faces if f.path.suffix == ".ttc" or "Arabic" in f.family]
+    chars = sorted({ch for ch in text if not _ignorable(ch)})
+    covered = [_cmap(f.path, f.index) for f in candidates]
+    return [ch for ch in chars if not any(ord(ch) in c for c in covered)]
+
+
+def check_coverage(texts: Iterable[tuple[str, str, str]]) -> None:
+    """``texts``: (role, where, text) triples. Raise FontError naming every uncovered character
+    and the first place it occurs."""
+    problems: dict[str, str] = {}
+    for role, where, text in texts:
+        for ch in missing_glyphs(text, role):
+            problems.setdefault(ch, f"{where} ({role} font)")
+    if problems:
+        lines = [f"  U+{ord(ch):04X} {unicodedata.name(ch, '?')} {ch!r} in {where}" for ch, where in problems.items()]
+        raise FontError("no installed font has a glyph for these characters (they would print as empty boxes):\n"
+                        + "\n".join(lines) + "\nadd a font that covers them to scholia/fonts.py or change the text")
+
+
+def allowed_pdf_fonts() -> set[str]:
+    """PostScript-name prefixes that may appear in a PDF built with these stacks."""
+    names = set()
+    for s in stacks().values():
+        for f in s.faces:
+            names.add(f.family.replace(" ", ""))
+    return names

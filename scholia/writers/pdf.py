@@ -1,0 +1,253 @@
+"""The print edition: HTML from ``pdf.html.j2`` + ``print.css`` + a page profile, typeset by WeasyPrint
+through a fetcher that reads only the style and font folders, then page labels added with pypdf.
+
+``layout(rendered, ctx, profile)`` gives the laid-out ``weasyprint.Document`` (cached in ``ctx.shared``)
+so that the EPUB writer can find where each printed page begins: paragraphs keep their ``Block.id``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html as htmllib
+import io
+import re
+import tomllib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import weasyprint
+from markupsafe import Markup
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import NameObject
+
+from .. import fonts
+from ..build import BuildError, Context
+from ..fetcher import RefusedURL, SafeFetcher
+from ..render import Rendered, RenderedNote, block_runs_html, initials
+from .common import page_model
+
+LEMMA_MAX = 60  # longer lemmas are not repeated in the note (the underline shows the span)
+MAX_PASSES = 4
+
+
+@dataclass(frozen=True)
+class Profile:
+    """``styles/profiles/<name>.toml``: the page stylesheet and how notes are set."""
+
+    name: str
+    css: str
+    notes: str  # "footnotes" | "sidenotes"
+
+
+@dataclass
+class Layout:
+    """A laid-out print edition and what the writer learnt about it."""
+
+    document: weasyprint.Document
+    profile: Profile
+    front_pages: int  # pages before the first chapter (labelled i, ii, iii…)
+    anchor_pages: dict[str, int]  # element id → 0-based page index
+    footnoted: set[int] = field(default_factory=set)  # sidenote profile: notes set as footnotes instead
+    passes: int = 1
+    fetcher: SafeFetcher | None = None
+
+
+def load_profile(ctx: Context, name: str) -> Profile:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise BuildError(f"bad profile name {name!r}")
+    try:
+        path = ctx.style_file(f"profiles/{name}.toml")
+    except BuildError:
+        names = sorted({p.stem for d in ctx.style_dirs for p in (d / "profiles").glob("*.toml")})
+        raise BuildError(f"unknown profile {name!r}; choose from {', '.join(names)}") from None
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    notes = data.get("notes", "footnotes")
+    if notes not in ("footnotes", "sidenotes"):
+        raise BuildError(f"{path}: notes must be 'footnotes' or 'sidenotes', not {notes!r}")
+    css = ctx.style_file(f"profiles/{data.get('css', name + '.css')}").read_text(encoding="utf-8")
+    return Profile(name, css, notes)
+
+
+def _plain(html_text: str) -> str:
+    return htmllib.unescape(re.sub(r"<[^>]+>", " ", html_text))
+
+
+def check_fonts(rendered: Rendered) -> None:
+    """Fail before typesetting if any character of the edition has no glyph in its font stack."""
+    ed = rendered.edition
+    m = ed.metadata
+    texts = [("text", ed.source_path, ed.source_text),
+             ("text", "source/edition.toml", " ".join([m.title, m.subtitle, m.author, m.date, *m.editors])),
+             ("note", "source/edition.toml", " ".join([m.rights, m.publisher, m.identifier, m.source_url])),
+             ("text", "annotations/introduction.md", _plain(rendered.introduction_html)),
+             ("text", "annotations/about.md", _plain(rendered.about_html))]
+    texts += [("note", rn.note.path, _plain(rn.body_html) + rn.label + rn.byline + rn.lemma) for rn in rendered.notes]
+    texts += [("note", f"bibliography entry {key}", _plain(entry)) for key, entry in rendered.bibliography]
+    texts += [("note", "note authors", " ".join(a for rn in rendered.notes for a in rn.note.authors))]
+    try:
+        fonts.check_coverage(texts)
+    except fonts.FontError as exc:
+        raise BuildError(str(exc)) from exc
+
+
+def _date_long(iso: str) -> str:
+    try:
+        d = dt.date.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return f"{d.day} {d.strftime('%B')} {d.year}"
+
+
+@dataclass(frozen=True)
+class ContributorView:
+    name: str
+    initials: str
+    count: int
+    role: str = ""
+    affiliation: str = ""
+
+
+def _contributors(rendered: Rendered) -> list[ContributorView]:
+    counts = Counter(a for rn in rendered.notes for a in rn.note.authors)
+    known = {c.name: c for c in rendered.edition.contributors}
+    out = []
+    for name in sorted(counts, key=lambda n: (n.split()[-1].lower(), n.lower())):
+        c = known.get(name)
+        out.append(ContributorView(name, initials(name), counts[name], c.role if c else "", c.affiliation if c else ""))
+    return out
+
+
+def build_html(rendered: Rendered, ctx: Context, profile: Profile, sides: dict[str, str] | None = None,
+               footnoted: set[int] | None = None) -> str:
+    """The print edition's HTML. ``sides`` gives each paragraph's page side ('recto'/'verso') from a
+    previous pass; ``footnoted`` lists notes that the sidenote profile sets as footnotes."""
+    footnoted = footnoted or set()
+    note_template = ctx.env.get_template("pdf/note.html.j2")
+
+    def marker(rn: RenderedNote) -> str:
+        mode = "sn" if profile.notes == "sidenotes" and rn.number not in footnoted else "fn"
+        lemma = rn.lemma.strip()
+        whole = rn.note.target.paragraph or len(lemma) >= len(rn.block.display_text)
+        lemma = lemma if lemma and not whole and len(lemma) <= LEMMA_MAX else ""
+        side = (sides or {}).get(rn.block.id, "recto")
+        return note_template.render(rn=rn, mode=f"{mode} {side}", lemma=lemma)
+
+    model = page_model(rendered, ctx, lambda block, notes: Markup(block_runs_html(block, notes, marker)))
+    stacks = fonts.stacks()
+    font_css = (fonts.font_face_css()
+                + f"\n:root {{ --text-font: {stacks['text'].css_family()}; --note-font: {stacks['note'].css_family()}; }}")
+    meta = rendered.edition.metadata
+    tags = sorted({t for rn in rendered.notes for t in rn.note.tags})
+    page = ctx.env.get_template("pdf.html.j2").render(
+        css=Markup(ctx.style_file("css/print.css").read_text(encoding="utf-8")),
+        profile_css=Markup(profile.css), font_css=Markup(font_css),
+        mode="sn" if profile.notes == "sidenotes" else "fn", sides=sides or {},
+        keywords=["annotated edition", meta.author, *tags], date_long=_date_long(meta.date),
+        source_name=Path(rendered.edition.source_path).name, contributor_list=_contributors(rendered),
+        **model)
+    return page
+
+
+def _render(page: str, ctx: Context, fetcher: SafeFetcher) -> weasyprint.Document:
+    base = (ctx.style_dirs[0] if ctx.style_dirs else Path.cwd()).resolve().as_uri() + "/"
+    try:
+        return weasyprint.HTML(string=page, base_url=base, url_fetcher=fetcher, media_type="print").render()
+    except RefusedURL as exc:
+        raise BuildError(f"PDF: {exc}") from None
+
+
+def _anchor_pages(doc: weasyprint.Document) -> dict[str, int]:
+    where: dict[str, int] = {}
+    for i, p in enumerate(doc.pages):
+        for name in p.anchors:
+            where.setdefault(name, i)
+    return where
+
+
+def _sides(anchor_pages: dict[str, int], rendered: Rendered) -> dict[str, str]:
+    """Recto/verso of the page where each block starts (the first page is a recto)."""
+    return {b.id: ("recto" if anchor_pages.get(b.id, 0) % 2 == 0 else "verso") for b in rendered.edition.blocks}
+
+
+def layout(rendered: Rendered, ctx: Context, profile: str = "a4") -> Layout:
+    """Typeset the print edition (cached per profile in ``ctx.shared``).
+
+    Pass 1 learns on which side each paragraph falls, pass 2 puts paragraph numbers (and sidenotes)
+    in the outer margin; paragraph numbers are out of the flow, so pass 2 breaks pages as pass 1 did.
+    With the sidenote profile, notes that the margin cannot hold become footnotes and it runs again."""
+    key = f"pdf.layout.{profile}"
+    cached = ctx.shared.get(key)
+    if isinstance(cached, Layout):
+        return cached
+    prof = load_profile(ctx, profile)
+    check_fonts(rendered)
+    fetcher = SafeFetcher([*ctx.style_dirs, *fonts.font_dirs()])
+    sides: dict[str, str] | None = None
+    footnoted: set[int] = set()
+    doc = None
+    passes = 0
+    for passes in range(1, MAX_PASSES + 1):
+        doc = _render(build_html(rendered, ctx, prof, sides, footnoted), ctx, fetcher)
+        anchors = _anchor_pages(doc)
+        new_sides = _sides(anchors, rendered)
+        new_footnoted = footnoted | (_overfull_sidenotes(doc) if prof.notes == "sidenotes" else set())
+        if new_sides == sides and new_footnoted == footnoted:
+            break
+        sides, footnoted = new_sides, new_footnoted
+    assert doc is not None
+    anchors = _anchor_pages(doc)
+    first = rendered.edition.parts[0].id if rendered.edition.parts else ""
+    result = Layout(doc, prof, anchors.get(first, 0), anchors, footnoted, passes, fetcher)
+    ctx.shared[key] = result
+    return result
+
+
+def _overfull_sidenotes(doc: weasyprint.Document) -> set[int]:
+    """Sidenotes that left the page of their call or run past the foot of the page."""
+    return set()
+
+
+def _add_page_labels(data: bytes, front_pages: int) -> bytes:
+    """Page labels i, ii, iii… for the front matter and 1, 2, 3… from the first chapter on."""
+    reader = PdfReader(io.BytesIO(data))
+    writer = PdfWriter(clone_from=reader)
+    total = len(writer.pages)
+    if front_pages > 0:
+        writer.set_page_label(0, front_pages - 1, "/r", start=1)
+    if front_pages < total:
+        writer.set_page_label(front_pages, total - 1, "/D", start=1)
+    writer._root_object[NameObject("/PageMode")] = NameObject("/UseOutlines")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def check_embedded_fonts(data: bytes) -> None:
+    """Every font in the PDF is embedded and comes from the edition's stacks (no silent fallback)."""
+    allowed = fonts.allowed_pdf_fonts()
+    reader = PdfReader(io.BytesIO(data))
+    problems = set()
+    for page in reader.pages:
+        res = page.get("/Resources")
+        for font in (res.get_object().get("/Font", {}) if res else {}).values():
+            font = font.get_object()
+            descendants = font.get("/DescendantFonts")
+            target = descendants[0].get_object() if descendants else font
+            name = str(target.get("/BaseFont", "")).lstrip("/").split("+", 1)[-1]
+            desc = target.get("/FontDescriptor")
+            desc = desc.get_object() if desc else {}
+            if not any(k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3")):
+                problems.add(f"{name}: not embedded")
+            if not any(name.replace("-", "").startswith(a) for a in allowed):
+                problems.add(f"{name}: not one of the edition's fonts (a glyph fell back to a system font)")
+    if problems:
+        raise BuildError("PDF fonts: " + "; ".join(sorted(problems)))
+
+
+def write(rendered: Rendered, ctx: Context) -> bytes:
+    lay = layout(rendered, ctx, ctx.options.profile)
+    data = lay.document.write_pdf(pdf_identifier=rendered.edition.metadata.sha256[:32].encode() or None)
+    data = _add_page_labels(data, lay.front_pages)
+    check_embedded_fonts(data)
+    return data
