@@ -98,6 +98,7 @@ class Formatted:
     citations: list[str]  # one HTML fragment per cluster, in the order given
     bibliography: list[tuple[str, str]]  # (key, HTML of the entry), cited works, style order
     style_class: str = "in-text"  # "note" for styles whose citations are notes
+    missing: list[str] = dataclasses.field(default_factory=list)  # cited keys not in the .bib
 
 
 @functools.cache
@@ -384,19 +385,21 @@ class CitationProcessor:
         return proc.stdout.decode("utf-8")
 
     def process(self, clusters: list[Citation]) -> Formatted:
-        """Format every cluster of a document (in document order) and its bibliography."""
+        """Format every cluster of a document (in document order) and its bibliography.
+
+        A key with no entry is rendered as Pandoc does, ``(<strong>key?</strong>)``, and listed
+        in ``Formatted.missing`` (the checker reports it as an error before a build).
+        """
         cited: list[str] = []
         seen: set[str] = set()
-        missing = [it.key for c in clusters for it in c.items if it.key not in self.entries]
-        if missing:
-            raise KeyError(f"no bibliography entry for {', '.join(sorted(set(missing)))}")
+        missing = sorted({it.key for c in clusters for it in c.items if it.key not in self.entries})
         for cluster in clusters:
             for item in cluster.items:
-                if item.key not in seen:
+                if item.key not in seen and item.key in self.entries:
                     seen.add(item.key)
                     cited.append(item.key)
         if not clusters:
-            return Formatted([], [], self.style_class)
+            return Formatted([], [], self.style_class, [])
         references = [to_csl_item(self.entries[k]) for k in cited]
         out = self._run(self._document(clusters), references)
 
@@ -414,11 +417,14 @@ class CitationProcessor:
                 ref = re.search(r'href="#fn(\d+)"', body)
                 body = footnotes.get(ref.group(1), "") if ref else body
             fragment = _tidy(_inner_citation(body.strip()))
+            for key in missing:  # no entry to link to
+                target = re.escape(html.escape(key, quote=True))
+                fragment = re.sub(rf'<a href="#ref-{target}">([\s\S]*?)</a>', r"\1", fragment)
             keys = {it.key for it in clusters[i].items}
-            if fragment and 'href="#ref-' not in fragment and len(keys) == 1:
+            if fragment and 'href="#ref-' not in fragment and len(keys) == 1 and keys <= set(cited):
                 # MLA's narrative "Perdue": the whole citation is the link to the entry
                 key = html.escape(next(iter(keys)), quote=True)
                 fragment = f'<a href="#ref-{key}">{fragment}</a>'
             citations[i] = fragment
         bibliography = [(key, _tidy(body)) for key, body in _split_divs(out, "ref-")]
-        return Formatted(citations, bibliography, self.style_class)
+        return Formatted(citations, bibliography, self.style_class, missing)

@@ -294,9 +294,11 @@ def test_empty_document(entries):
     assert out.citations == [] and out.bibliography == []
 
 
-def test_unknown_key_is_a_clear_error(entries):
-    with pytest.raises(KeyError, match="nope"):
-        CitationProcessor(entries).process([cite("nope")])
+def test_unknown_key_is_marked_not_fatal(entries):
+    out = CitationProcessor(entries).process([cite("nope"), cite("millward2007")])
+    assert out.citations[0] == "(<strong>nope?</strong>)"
+    assert out.missing == ["nope"]
+    assert [k for k, _ in out.bibliography] == ["millward2007"]
 
 
 # ------------------------------------------------------------------------------------------
