@@ -334,6 +334,14 @@ def _issued(entry: BibEntry) -> dict[str, Any] | None:
     return {"date-parts": [parts]}
 
 
+_GENRE = re.compile(
+    r"(?i)(white|green|policy|position|working|discussion|briefing|background|concept) paper"
+    r"|(annual |technical |research |government |special |country )?report|policy brief"
+    r"|fact ?sheet|press release|(joint )?statement|speech|communiqu[eé]|(draft )?resolution"
+    r"|(draft )?decision|circular|notice|briefing|handbook|data ?set|thesis|dissertation"
+)
+
+
 def _csl_type(entry: BibEntry) -> str:
     for name in ("csltype", "entrysubtype"):
         explicit = _plain(entry, name).lower()
@@ -454,10 +462,11 @@ def to_csl_item(entry: BibEntry) -> dict[str, Any]:
     howpublished = _plain(e, "howpublished")
     notes = [_rich(e, "note")] if _plain(e, "note") else []
     if howpublished and "publisher" not in item:
-        # Pandoc's mapping: howpublished is the publication statement. A short leading
-        # description ("White paper, Beijing") is the genre of a standalone document.
+        # Pandoc's mapping: howpublished is the publication statement ("People's Daily
+        # Online"). If it opens with a kind of document ("White paper, Beijing"), that is the
+        # genre of a standalone report, and the rest its publication statement.
         head, _, rest = howpublished.partition(", ")
-        if t == "document" and not genre and len(head) <= 40 and not re.search(r"\d", head):
+        if t == "document" and not genre and _GENRE.fullmatch(head.strip()):
             genre = head
             t = item["type"] = "report"
             if rest:
