@@ -17,8 +17,8 @@ TARGET_KEYS = ("quote", "prefix", "suffix", "paragraph")
 MAX_NOTE_BYTES = 256 * 1024
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML (no tags that build objects) that keeps every date or number as written text."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when available: 10x faster
+    """Safe YAML (no tags that build objects) that keeps every date as written text."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -78,9 +78,17 @@ def read_note(path: Path, rel: str, types: tuple[str, ...], statuses: tuple[str,
         return None, [err(1, "missing front matter: a note starts with a line '---', YAML fields, and a closing '---'")]
     fm_text, body, body_line = split
     try:
-        node = yaml.compose(fm_text, Loader=_Loader)
-        data = yaml.load(fm_text, Loader=_Loader)
+        loader = _Loader(fm_text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
+        try:  # libyaml's marks are coarser: ask the pure-Python parser where the problem is
+            yaml.load(fm_text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as precise:
+            exc = precise
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc)
