@@ -1,0 +1,448 @@
+"""The EPUB 3.3 edition: one XHTML document per part, pop-up footnotes, a page list that follows the
+A4 print edition, accessibility metadata, embedded font subsets, and a byte-stable container."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import io
+import re
+import subprocess
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+from lxml import html as lxml_html
+from markupsafe import Markup
+
+from .. import pagemap
+from ..build import Context
+from ..model import Block
+from ..render import Rendered, RenderedNote, block_runs_html
+from .common import page_model
+
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+EPUB_NS = "http://www.idpf.org/2007/ops"
+OPF_DIR = "EPUB"
+_NOTE_OPEN, _NOTE_CLOSE = "\ue010", "\ue011"
+_MARKERS = re.compile(f"{_NOTE_OPEN}(\\d+){_NOTE_CLOSE}")
+_ROLES = {"editor": "edt", "editors": "edt", "annotator": "ann", "author": "aut", "translator": "trl",
+          "reviewer": "rev", "compiler": "com", "contributor": "ctb"}
+_FALLBACK_FACES = (  # (role, family, weight, style, fontconfig pattern) when scholia.fonts has no fonts
+    ("text", "DejaVu Serif", 400, "normal", "DejaVu Serif:style=Book"),
+    ("text", "DejaVu Serif", 700, "normal", "DejaVu Serif:style=Bold"),
+    ("text", "DejaVu Serif", 400, "italic", "DejaVu Serif:style=Italic"),
+    ("text", "DejaVu Serif", 700, "italic", "DejaVu Serif:style=Bold Italic"),
+    ("note", "DejaVu Sans", 400, "normal", "DejaVu Sans:style=Book"),
+    ("note", "DejaVu Sans", 700, "normal", "DejaVu Sans:style=Bold"),
+    ("note", "DejaVu Sans", 400, "italic", "DejaVu Sans:style=Oblique"),
+    ("note", "DejaVu Sans", 700, "italic", "DejaVu Sans:style=Bold Oblique"),
+)
+_WEIGHTS = (400, 700)  # the weights the stylesheet uses (regular, bold)
+
+
+@dataclass
+class Item:
+    """A file of the publication: its path under ``EPUB/``, media type, and bytes."""
+
+    id: str
+    href: str
+    media_type: str
+    data: bytes
+    properties: str = ""
+
+
+@dataclass
+class _Doc:
+    """An XHTML content document while it is being assembled."""
+
+    id: str
+    href: str
+    label: str
+    text: str
+    properties: str = ""
+    ids: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class FontFace:
+    role: str  # "text" or "note"
+    family: str
+    weight: int
+    style: str
+    path: Path
+    index: int = 0  # face number in a .ttc collection
+
+
+# ---------------------------------------------------------------- markup helpers
+
+
+def xhtml_fragment(fragment: str) -> str:
+    """HTML (as the renderer and the citation processor give it) re-serialised as well-formed XHTML:
+    void elements closed, named entities replaced by characters."""
+    if not fragment.strip():
+        return ""
+    parts = lxml_html.fragments_fromstring(fragment)
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(html.escape(part, quote=False))
+        else:
+            out.append(etree.tostring(part, method="xml", encoding="unicode", with_tail=True))
+    return "".join(out)
+
+
+def _noteref(rn: RenderedNote) -> str:
+    return (f'<a class="noteref" epub:type="noteref" role="doc-noteref" id="ref-n{rn.number}" '
+            f'href="#n{rn.number}">{rn.number}</a>')
+
+
+def _pagebreak(label: str, ident: str) -> str:
+    label = html.escape(label)
+    return (f'<span class="pagebreak" epub:type="pagebreak" role="doc-pagebreak" id="{ident}" '
+            f'aria-label="{label}"></span>')
+
+
+def block_xhtml(block: Block, notes: list[RenderedNote], breaks: list[tuple[int, str]]) -> str:
+    """The block's marked text with note calls, and a page-break marker (given as ``(offset in
+    block.text, markup)``) before the character at each offset: markers go between characters, after
+    any tag that opens there, so the markup stays well nested."""
+    marked = block_runs_html(block, notes, lambda rn: f"{_NOTE_OPEN}{rn.number}{_NOTE_CLOSE}")
+    by_number = {rn.number: rn for rn in notes}
+    pending = sorted(breaks)
+    text = block.text
+    pos = len(text) - len(text.lstrip())  # block_runs_html drops the outer white space
+    out: list[str] = []
+    i, n = 0, len(marked)
+    while i < n:
+        ch = marked[i]
+        if ch == "<":
+            j = marked.index(">", i) + 1
+            out.append(marked[i:j])
+            i = j
+            continue
+        if ch == _NOTE_OPEN:
+            j = marked.index(_NOTE_CLOSE, i) + 1
+            out.append(marked[i:j])
+            i = j
+            continue
+        while pending and pending[0][0] <= pos:
+            out.append(pending.pop(0)[1])
+        if ch == "&":
+            j = marked.index(";", i) + 1
+        else:
+            j = i + 1
+        out.append(marked[i:j])
+        pos += 1
+        i = j
+    out.extend(markup for _, markup in pending)
+    return _MARKERS.sub(lambda m: _noteref(by_number[int(m.group(1))]), "".join(out))
+
+
+# ---------------------------------------------------------------- fonts
+
+
+def font_faces() -> tuple[dict[str, list[str]], list[FontFace]]:
+    """The print edition's open-licensed fonts (``scholia.fonts``) in the weights the EPUB uses, or
+    the system's DejaVu when those are not installed: (families of each role, faces)."""
+    try:
+        from .. import fonts
+
+        stacks = fonts.stacks()
+        faces = [FontFace(role, f.family, f.weight, f.style, f.path, f.index)
+                 for role, stack in sorted(stacks.items()) for f in stack.faces if f.weight in _WEIGHTS]
+        return {role: list(stack.families) for role, stack in stacks.items()}, faces
+    except Exception:  # noqa: BLE001 -- fonts missing or module absent: fall back, the EPUB stays valid
+        pass
+    found: list[FontFace] = []
+    for role, family, weight, style, pattern in _FALLBACK_FACES:
+        try:
+            path = subprocess.run(["fc-match", "-f", "%{file}", pattern], capture_output=True, text=True,
+                                  timeout=20, check=False).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            break
+        if path and Path(path).is_file() and path.lower().endswith((".ttf", ".otf")):
+            found.append(FontFace(role, family, weight, style, Path(path)))
+    return {role: sorted({f.family for f in found if f.role == role}) for role in ("text", "note")}, found
+
+
+def _load_font(face: FontFace, lazy: bool) -> object:
+    from fontTools.ttLib import TTFont
+
+    return TTFont(str(face.path), fontNumber=face.index, recalcTimestamp=False, lazy=lazy)
+
+
+def embed_fonts(faces: list[FontFace], families: dict[str, list[str]], text: str) -> list[tuple[FontFace, bytes]]:
+    """Subsets of the faces for the characters of ``text``: each role's first family gets every character
+    it has (and basic Latin); the fallback families (other scripts) only what the first one lacks, and
+    are left out when the text needs nothing from them."""
+    used = {ord(c) for c in text if not c.isspace()} | set(range(0x20, 0x7F))
+    cmaps = {face: set(_load_font(face, lazy=True).getBestCmap() or ()) for face in faces}
+    primary: dict[str, set[int]] = {}
+    for face in faces:
+        if families.get(face.role) and face.family == families[face.role][0] and face.style == "normal":
+            primary.setdefault(face.role, set()).update(cmaps[face])
+    out = []
+    for face in faces:
+        is_primary = bool(families.get(face.role)) and face.family == families[face.role][0]
+        want = used & cmaps[face] if is_primary else (used - primary.get(face.role, set())) & cmaps[face]
+        if want:
+            out.append((face, subset_font(_load_font(face, lazy=False), want)))
+    return out
+
+
+def subset_font(font: object, chars: set[int]) -> bytes:
+    """The font reduced to the code points ``chars``, with its naming and
+    licence records kept and no timestamp rewritten, so the bytes depend only on the inputs."""
+    import logging
+
+    from fontTools import subset
+
+    logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
+
+    options = subset.Options()
+    options.name_IDs = ["*"]
+    options.name_languages = ["*"]
+    options.layout_features = ["*"]
+    options.notdef_outline = True
+    options.hinting = False
+    options.drop_tables += ["DSIG"]
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=sorted(chars))
+    subsetter.subset(font)
+    buf = io.BytesIO()
+    font.save(buf)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- the writer
+
+
+def _identifier(rendered: Rendered) -> str:
+    meta = rendered.edition.metadata
+    if meta.identifier:
+        return meta.identifier
+    seed = "\n".join([meta.sha256 or hashlib.sha256(rendered.edition.source_text.encode()).hexdigest(),
+                      meta.slug, meta.title, meta.version])
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'scholia:' + seed)}"
+
+
+def _role(text: str) -> str:
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word in _ROLES:
+            return _ROLES[word]
+    return "ctb"
+
+
+def _page_map(rendered: Rendered, ctx: Context) -> list[pagemap.PageStart]:
+    document = pagemap.print_layout(rendered, ctx)
+    return pagemap.page_starts(document, rendered.edition.blocks)
+
+
+def _fix_links(docs: list[_Doc]) -> None:
+    """Point every in-publication fragment link at the document that holds its target, and unwrap
+    links to targets the publication does not have."""
+    where: dict[str, str] = {}
+    trees = {}
+    for doc in docs:
+        tree = etree.fromstring(doc.text.encode("utf-8"))
+        trees[doc.href] = tree
+        for el in tree.iter():
+            ident = el.get("id")
+            if ident is not None:
+                doc.ids.add(ident)
+                where.setdefault(ident, doc.href)
+    for doc in docs:
+        tree = trees[doc.href]
+        changed = False
+        for a in list(tree.iter(f"{{{XHTML_NS}}}a")):
+            href = a.get("href") or ""
+            if not href.startswith("#"):
+                continue
+            target = href[1:]
+            if target in doc.ids:
+                continue
+            changed = True
+            if target in where:
+                a.set("href", f"{where[target]}#{target}")
+            else:
+                _unwrap(a)
+        if changed:
+            body = etree.tostring(tree, encoding="unicode")
+            doc.text = '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n' + body + "\n"
+
+
+def _unwrap(el: etree._Element) -> None:
+    parent = el.getparent()
+    index = parent.index(el)
+    text = el.text or ""
+    children = list(el)
+    tail = el.tail or ""
+    prev = parent[index - 1] if index > 0 else None
+    if prev is None:
+        parent.text = (parent.text or "") + text
+    else:
+        prev.tail = (prev.tail or "") + text
+    for offset, child in enumerate(children):
+        parent.insert(index + offset, child)
+    last = children[-1] if children else (parent[index - 1] if index > 0 else None)
+    parent.remove(el)
+    if last is None:
+        parent.text = (parent.text or "") + tail
+    else:
+        last.tail = (last.tail or "") + tail
+
+
+def _zip(items: list[Item], container: bytes, date: dt.datetime) -> bytes:
+    """The OCF container: ``mimetype`` first and stored, then every file deflated, in a fixed
+    order, with one fixed timestamp and fixed attributes."""
+    stamp = max(date.astimezone(dt.UTC), dt.datetime(1980, 1, 1, tzinfo=dt.UTC))
+    when = (stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
+    buf = io.BytesIO()
+
+    def add(zf: zipfile.ZipFile, name: str, data: bytes, method: int) -> None:
+        info = zipfile.ZipInfo(name, date_time=when)
+        info.compress_type = method
+        info.create_system = 3
+        info.external_attr = 0o100644 << 16
+        zf.writestr(info, data, compress_type=method, compresslevel=9 if method == zipfile.ZIP_DEFLATED else None)
+
+    with zipfile.ZipFile(buf, "w") as zf:
+        add(zf, "mimetype", b"application/epub+zip", zipfile.ZIP_STORED)
+        add(zf, "META-INF/container.xml", container, zipfile.ZIP_DEFLATED)
+        for item in items:
+            add(zf, f"{OPF_DIR}/{item.href}", item.data, zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+def write(rendered: Rendered, ctx: Context) -> bytes:
+    edition = rendered.edition
+    meta = edition.metadata
+    env = ctx.env
+    identifier = _identifier(rendered)
+    print_source = f"{meta.slug or 'edition'}.pdf, the A4 print edition of {identifier}"
+
+    # Where each print page begins, as markers keyed by block.
+    starts = _page_map(rendered, ctx)
+    breaks: dict[str, list[tuple[int, str]]] = {}
+    pages: list[dict[str, str]] = []
+    used: set[str] = set()
+    part_of = {}
+    for part in edition.parts:
+        for section in part.sections:
+            for b in ([part.heading] if part.heading else []) + ([section.heading] if section.heading else []):
+                part_of[b.id] = part.id
+            for b in section.paragraphs:
+                part_of[b.id] = part.id
+    for start in starts:
+        ident = f"page-{start.label}"
+        if ident in used:
+            ident = f"page-{start.label}-{start.index + 1}"
+        used.add(ident)
+        breaks.setdefault(start.block_id, []).append((start.offset, _pagebreak(start.label, ident)))
+        pages.append({"label": start.label, "href": f"text/{part_of[start.block_id]}.xhtml#{ident}"})
+
+    model = page_model(rendered, ctx, lambda block, notes: Markup(block_xhtml(block, notes, breaks.get(block.id, []))))
+    common = {**model, "css_href": "../css/epub.css", "identifier": identifier, "print_source": print_source,
+              "pages": pages}
+    note_body = {rn.number: Markup(xhtml_fragment(rn.body_html)) for rn in rendered.notes}
+
+    docs: list[_Doc] = []
+
+    def render(template: str, doc_id: str, href: str, label: str, **extra: object) -> None:
+        text = env.get_template(f"epub/{template}").render(**{**common, **extra})
+        docs.append(_Doc(doc_id, href, label, text))
+
+    render("title.xhtml.j2", "title", "text/title.xhtml", "Title page")
+    if rendered.introduction_html.strip():
+        render("front.xhtml.j2", "introduction", "text/introduction.xhtml", "Introduction", kind="introduction",
+               heading="Introduction", role="doc-introduction",
+               content=Markup(xhtml_fragment(rendered.introduction_html)))
+    if rendered.about_html.strip():
+        render("front.xhtml.j2", "about", "text/about.xhtml", "About this edition", kind="preamble",
+               heading="About this edition", role="", content=Markup(xhtml_fragment(rendered.about_html)))
+    first_part = len(docs)
+    for pv in model["parts"]:  # type: ignore[union-attr]
+        label = pv.heading.block.display_text if pv.heading else meta.title
+        render("part.xhtml.j2", pv.part.id, f"text/{pv.part.id}.xhtml", label, pv=pv, note_body=note_body)
+    if rendered.bibliography:
+        render("bibliography.xhtml.j2", "bibliography", "text/bibliography.xhtml", "Bibliography",
+               bibliography=[(key, Markup(xhtml_fragment(entry))) for key, entry in rendered.bibliography])
+    names = {c.name for c in edition.contributors}
+    if edition.contributors or model["note_authors"]:
+        render("contributors.xhtml.j2", "contributors", "text/contributors.xhtml", "Contributors",
+               contributor_names=names)
+    families, faces = font_faces()
+    render("colophon.xhtml.j2", "colophon", "text/colophon.xhtml", "Colophon",
+           fonts=[fams[0] for _, fams in sorted(families.items()) if fams])
+
+    # Navigation document.
+    toc = []
+    for doc in docs:
+        entry = {"href": doc.href.removeprefix("text/"), "label": doc.label, "children": []}
+        pv = next((p for p in model["parts"] if p.part.id == doc.id), None)  # type: ignore[union-attr]
+        if pv is not None:
+            entry["children"] = [{"href": f"{doc.href.removeprefix('text/')}#{s.id}", "label": s.title}
+                                 for s in pv.sections if s.title]
+        toc.append(entry)
+    landmarks = [{"type": "titlepage", "href": "title.xhtml", "label": "Title page"},
+                 {"type": "toc", "href": "nav.xhtml#toc", "label": "Contents"}]
+    landmarks += [{"type": d.id, "href": d.href.removeprefix("text/"), "label": d.label}
+                  for d in docs if d.id in ("introduction", "bibliography")]
+    if len(docs) > first_part:
+        landmarks.insert(2, {"type": "bodymatter", "href": docs[first_part].href.removeprefix("text/"),
+                             "label": "Start of the text"})
+    nav_pages = [{"label": p["label"], "href": p["href"].removeprefix("text/")} for p in pages]
+    nav = _Doc("nav", "text/nav.xhtml", "Contents",
+               env.get_template("epub/nav.xhtml.j2").render(**{**common, "pages": nav_pages, "toc": toc,
+                                                              "landmarks": landmarks}), "nav")
+    docs.insert(1, nav)
+    _fix_links(docs)
+
+    # Fonts (subset to the characters the publication uses) and the one stylesheet.
+    all_text = "".join(etree.fromstring(d.text.encode()).xpath("string()") for d in docs)
+    items: list[Item] = []
+    face_rules = []
+    seen: set[str] = set()
+    for face, data in embed_fonts(faces, families, all_text):
+        suffix = ".otf" if data[:4] == b"OTTO" else ".ttf"
+        stem = re.sub(r"[^A-Za-z0-9]+", "", face.family)
+        name = f"fonts/{stem}-{face.weight}{'-italic' if face.style == 'italic' else ''}{suffix}"
+        if name in seen:
+            continue
+        seen.add(name)
+        items.append(Item(f"font-{len(seen)}", name, "font/otf" if suffix == ".otf" else "font/ttf", data))
+        face_rules.append(f'@font-face {{ font-family: "{face.family}"; font-weight: {face.weight}; '
+                          f'font-style: {face.style}; src: url("../{name}"); }}')
+    css = ctx.style_file("css/epub.css").read_text(encoding="utf-8")
+    for role, generic in (("text", "serif"), ("note", "sans-serif")):
+        stack = ", ".join([f'"{f}"' for f in families.get(role, [])] + [generic])
+        css = css.replace(f"var(--{role}-font)", stack)
+    css = "\n".join(face_rules) + "\n" + css
+    items.insert(0, Item("css", "css/epub.css", "text/css", css.encode("utf-8")))
+    for doc in docs:
+        items.append(Item(doc.id if doc.id[0].isalpha() else f"d-{doc.id}", doc.href, "application/xhtml+xml",
+                          doc.text.encode("utf-8"), doc.properties))
+
+    contributors = [{"name": e, "role": "edt"} for e in meta.editors]
+    contributors += [{"name": c.name, "role": _role(c.role)} for c in edition.contributors
+                     if c.name not in meta.editors]
+    features = ["structuralNavigation", "tableOfContents", "readingOrder", "annotations",
+                "displayTransformability"] + (["pageNavigation"] if pages else [])
+    summary = ("The text and its apparatus are structured with headings, a table of contents and landmarks; "
+               "notes are linked from the text and back; the page list follows the A4 print edition. "
+               "No images, audio or video; no reliance on colour alone.")
+    title = f"{meta.title}: {meta.subtitle}" if meta.subtitle else meta.title
+    spine = [next(i for i in items if i.href == d.href) for d in docs]
+    opf = env.get_template("epub/package.opf.j2").render(
+        meta=meta, identifier=identifier, title=title, contributors=contributors,
+        date=ctx.build_date.strftime("%Y-%m-%d"), modified=ctx.build_date.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        features=features, summary=summary, certifier=", ".join(meta.editors) or meta.publisher or meta.author,
+        pages=pages, print_source=print_source, manifest=items, spine=spine)
+    items.append(Item("opf", "package.opf", "application/oebps-package+xml", opf.encode("utf-8")))
+    container = env.get_template("epub/container.xml.j2").render(opf_path=f"{OPF_DIR}/package.opf")
+    ordered = [items[-1]] + items[:-1]
+    return _zip(ordered, container.encode("utf-8"), ctx.build_date)
