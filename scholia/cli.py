@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .annotate import reanchor
 from .build import FORMATS, BuildError, BuildOptions, build
 from .load import LoadOptions, load_edition
 
@@ -42,12 +43,21 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--profile", default="a4", help="page profile under styles/profiles/ (a4, letter, wide-margin)")
     b.add_argument("--csl", default="chicago-author-date", help="citation style: a CSL style name or a .csl file")
 
+    v = sub.add_parser("serve", help="live preview of the web edition on localhost",
+                       description="Build the web edition, serve it on 127.0.0.1, rebuild and reload the page when "
+                       "anything under source/, annotations/ or styles/ changes. Errors show on the page.")
+    _dir_arg(v)
+    v.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    v.add_argument("--include-drafts", action="store_true", help="show draft notes too")
+    v.add_argument("--csl", default="chicago-author-date", help="citation style")
+
     c = sub.add_parser("check", help="report every problem in the edition as path:line: lines",
                        description="Check metadata, text, structure layer, notes and bibliography. Exit 0 when there "
                        "are no errors (warnings allowed), 1 when there are.")
     _dir_arg(c)
     c.add_argument("--format", dest="output", choices=("text", "github"), default="text",
                    help="'github' adds GitHub Actions annotations (::error file=...,line=...::)")
+    reanchor.add_parser(sub, _dir_arg)
     return p
 
 
@@ -90,6 +100,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    root = args.dir.resolve()
+    if not root.is_dir():
+        print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
+        return 2
+    serve(root, BuildOptions(include_drafts=args.include_drafts, csl=args.csl), port=args.port)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = parser()
@@ -102,4 +123,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         p.print_help()
         return 2
-    return {"check": cmd_check, "build": cmd_build}[args.command](args)
+    return {"check": cmd_check, "build": cmd_build, "serve": cmd_serve,
+            "reanchor": reanchor.run}[args.command](args)

@@ -8,9 +8,9 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 # System packages: Pango for WeasyPrint, the project's fonts; for tests a Java runtime (EPUBCheck),
-# poppler-utils (pdftoppm, pdffonts) and qpdf. Installed only when missing, and only as root.
+# poppler-utils (pdftoppm, pdffonts), qpdf and Chromium (browser tests). Installed only when missing, and only as root.
 pkgs="libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig $(cat scripts/apt-fonts.txt 2>/dev/null | tr '\n' ' ')"
-[ $want_test = 1 ] && pkgs="$pkgs default-jre-headless poppler-utils qpdf"
+[ $want_test = 1 ] && pkgs="$pkgs default-jre-headless poppler-utils qpdf chromium"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -49,6 +49,15 @@ def read_note_types(path: Path, rel: str) -> tuple[list[NoteType], list[Diagnost
     return out, []
 
 
+def _precise_yaml_error(text: str) -> yaml.YAMLError | None:
+    """libyaml's error marks are coarser: ask the pure-Python parser where the problem is."""
+    try:
+        yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        return exc
+    return None
+
+
 def split_front_matter(text: str) -> tuple[str, str, int] | None:
     """Split ``---\\nYAML\\n---\\nbody``; returns (yaml, body, 1-based line of the body's first line)."""
     lines = text.split("\n")
@@ -85,13 +94,10 @@ def read_note(path: Path, rel: str, types: tuple[str, ...], statuses: tuple[str,
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        try:  # libyaml's marks are coarser: ask the pure-Python parser where the problem is
-            yaml.load(fm_text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as precise:
-            exc = precise
-        mark = getattr(exc, "problem_mark", None)
+        found = _precise_yaml_error(fm_text) or exc
+        mark = getattr(found, "problem_mark", None)
         line = mark.line + 2 if mark else 1
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(found, "problem", None) or str(found)
         return None, [err(line, f"malformed YAML front matter: {problem}")]
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         return None, [err(2, "front matter must be a YAML mapping of fields (target, type, status, ...)")]
