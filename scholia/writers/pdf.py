@@ -28,7 +28,8 @@ from ..render import Rendered, RenderedNote, block_runs_html, initials
 from .common import page_model
 
 LEMMA_MAX = 60  # longer lemmas are not repeated in the note (the underline shows the span)
-MAX_PASSES = 4
+MAX_PASSES = 3
+MAX_SIDENOTE_PASSES = 6
 
 
 @dataclass(frozen=True)
@@ -135,10 +136,10 @@ def build_html(rendered: Rendered, ctx: Context, profile: Profile, sides: dict[s
 
     model = page_model(rendered, ctx, lambda block, notes: Markup(block_runs_html(block, notes, marker)))
     stacks = fonts.stacks()
-    font_css = (fonts.font_face_css()
-                + f"\n:root {{ --text-font: {stacks['text'].css_family()}; --note-font: {stacks['note'].css_family()}; }}")
+    families = f"--text-font: {stacks['text'].css_family()}; --note-font: {stacks['note'].css_family()};"
+    font_css = fonts.font_face_css() + f"\n:root {{ {families} }}"
     meta = rendered.edition.metadata
-    tags = sorted({t for rn in rendered.notes for t in rn.note.tags})
+    tags = [t for t, _ in Counter(t for rn in rendered.notes for t in rn.note.tags).most_common(12)]
     page = ctx.env.get_template("pdf.html.j2").render(
         css=Markup(ctx.style_file("css/print.css").read_text(encoding="utf-8")),
         profile_css=Markup(profile.css), font_css=Markup(font_css),
@@ -187,14 +188,19 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4") -> Layout:
     footnoted: set[int] = set()
     doc = None
     passes = 0
-    for passes in range(1, MAX_PASSES + 1):
+    sidenotes = prof.notes == "sidenotes"
+    limit = MAX_SIDENOTE_PASSES if sidenotes else MAX_PASSES
+    for passes in range(1, limit + 2):
         doc = _render(build_html(rendered, ctx, prof, sides, footnoted), ctx, fetcher)
-        anchors = _anchor_pages(doc)
-        new_sides = _sides(anchors, rendered)
-        new_footnoted = footnoted | (_overfull_sidenotes(doc) if prof.notes == "sidenotes" else set())
-        if new_sides == sides and new_footnoted == footnoted:
+        new_sides = _sides(_anchor_pages(doc), rendered)
+        bad = _overfull_sidenotes(doc) if sidenotes else set()
+        if new_sides == sides and not bad:
             break
-        sides, footnoted = new_sides, new_footnoted
+        if passes == limit:  # not settled: every note from the first bad one on becomes a footnote
+            bad |= {rn.number for rn in rendered.notes if rn.number >= min(bad, default=len(rendered.notes) + 1)}
+        elif passes > limit:
+            raise BuildError(f"PDF: the {prof.name} profile could not place notes {sorted(bad)} in the margin")
+        sides, footnoted = new_sides, footnoted | bad
     assert doc is not None
     anchors = _anchor_pages(doc)
     first = rendered.edition.parts[0].id if rendered.edition.parts else ""
@@ -203,9 +209,76 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4") -> Layout:
     return result
 
 
+def _walk(box):
+    yield box
+    for child in getattr(box, "children", None) or ():
+        yield from _walk(child)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where a sidenote (or its call) ended up: page index and rectangle in CSS px."""
+
+    number: int
+    page: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @property
+    def bottom(self) -> float:
+        return self.y + self.height
+
+
+def sidenote_placements(doc: weasyprint.Document
+                        ) -> tuple[dict[int, list[Placed]], dict[int, int], list[tuple[float, float]]]:
+    """Sidenote border boxes (a note broken over two pages has two), the page of each note call, and
+    each page's content-box bottom and page width."""
+    notes: dict[int, list[Placed]] = {}
+    calls: dict[int, int] = {}
+    bottoms: list[tuple[float, float]] = []
+    for i, page in enumerate(doc.pages):
+        pbox = page._page_box
+        bottoms.append((pbox.content_box_y() + pbox.height, pbox.margin_width()))
+        seen: set[int] = set()
+        for box in _walk(pbox):
+            el = getattr(box, "element", None)
+            if el is None or getattr(box, "element_tag", "") != "span":
+                continue
+            ident, classes = el.get("id", ""), el.get("class", "").split()
+            if ident.startswith("call-n") and "note-call" in classes:
+                calls.setdefault(int(ident[6:]), i)
+            elif ident.startswith("n") and "sn" in classes and box.style["float"] in ("left", "right"):
+                n = int(ident[1:])
+                if id(box) in seen or not hasattr(box, "border_box_x"):
+                    continue
+                seen.add(id(box))
+                notes.setdefault(n, []).append(Placed(n, i, box.border_box_x(), box.border_box_y(),
+                                                      box.border_width(), box.border_height()))
+    return notes, calls, bottoms
+
+
 def _overfull_sidenotes(doc: weasyprint.Document) -> set[int]:
-    """Sidenotes that left the page of their call or run past the foot of the page."""
-    return set()
+    """Sidenotes that the margin cannot hold: split over pages, not on their call's page, running
+    past the foot of the page, or overlapping another (which clearing should prevent)."""
+    notes, calls, bottoms = sidenote_placements(doc)
+    bad: set[int] = set()
+    for n, placed in notes.items():
+        first = placed[0]
+        bottom, width = bottoms[first.page]
+        if (len(placed) > 1 or calls.get(n) != first.page or first.bottom > bottom + 0.5
+                or first.x < 0 or first.x + first.width > width + 0.5):
+            bad.add(n)
+    by_page: dict[int, list[Placed]] = {}
+    for placed in notes.values():
+        by_page.setdefault(placed[0].page, []).append(placed[0])
+    for items in by_page.values():
+        items.sort(key=lambda p: p.y)
+        for a, b in zip(items, items[1:], strict=False):
+            if b.y < a.bottom - 0.5 and not (b.x >= a.x + a.width or a.x >= b.x + b.width):
+                bad.add(b.number)
+    return bad
 
 
 def _add_page_labels(data: bytes, front_pages: int) -> bytes:

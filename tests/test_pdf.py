@@ -1,0 +1,332 @@
+"""The print edition, read back from the PDF with pdfplumber and pypdf: text fidelity, fonts and sizes,
+notes on their call's page, contents page numbers, outline, page labels, embedded fonts, the safe
+fetcher, sidenotes that never overlap, and byte-identical rebuilds."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pdfplumber
+import pytest
+from conftest import FIXTURES, ROOT
+from pypdf import PdfReader
+
+from scholia import fonts
+from scholia.build import BuildError, BuildOptions, prepare
+from scholia.fetcher import RefusedURL, SafeFetcher
+from scholia.writers import pdf
+
+EPOCH = "1758240000"
+TEXT_SIZE, HEADING_SIZE, NOTE_SIZE, CALL_SIZE = 11.0, 17.0, 8.6, 6.8
+
+
+def _family(fontname: str) -> str:
+    return fontname.split("+", 1)[-1].replace("-", "")
+
+
+def _is_text_font(c: dict) -> bool:
+    return _family(c["fontname"]).startswith(("SourceSerifPro", "NotoSerifCJK"))
+
+
+def _is_note_font(c: dict) -> bool:
+    return _family(c["fontname"]).startswith(("SourceSansPro", "NotoSansCJK"))
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\s\u2010]+", "", text)
+
+
+def _plain(html_text: str) -> str:
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", " ", html_text))
+
+
+def _roman(n: int) -> str:
+    out = ""
+    for value, digits in ((10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")):
+        while n >= value:
+            out, n = out + digits, n - value
+    return out
+
+
+def _build(root: Path, profile: str = "a4"):
+    os.environ["SOURCE_DATE_EPOCH"] = EPOCH
+    _, rendered, ctx = prepare(root, BuildOptions(formats=("pdf",), include_drafts=True, profile=profile))
+    data = pdf.write(rendered, ctx)
+    return rendered, ctx, pdf.layout(rendered, ctx, profile), data
+
+
+class Built:
+    def __init__(self, root: Path, profile: str = "a4") -> None:
+        self.rendered, self.ctx, self.layout, self.data = _build(root, profile)
+        self.plumber = pdfplumber.open(io.BytesIO(self.data))
+        self.reader = PdfReader(io.BytesIO(self.data))
+        ids = self.layout.anchor_pages
+        back = [ids[k] for k in ("bibliography", "contributors") if k in ids]
+        self.body = range(self.layout.front_pages, min(back) if back else len(self.plumber.pages))
+
+
+@pytest.fixture(scope="module")
+def wp() -> Built:
+    return Built(ROOT)
+
+
+def test_primary_text_words_in_order_equal_the_source(wp: Built):
+    pages = []
+    for i in wp.body:
+        page = wp.plumber.pages[i]
+        pages.append(page.filter(lambda o: o.get("object_type") != "char"
+                                 or (_is_text_font(o) and o["size"] >= TEXT_SIZE - 0.1)).extract_text())
+    tokens = [(w, k == len(line.split()) - 1) for line in "\n".join(pages).split("\n")
+              for k, w in enumerate(line.split())]
+    source = wp.rendered.edition.source_text.split()
+    i = j = 0
+    while i < len(tokens) and j < len(source):
+        word, line_end = tokens[i]
+        nxt = tokens[i + 1][0] if i + 1 < len(tokens) else ""
+        if word == source[j]:
+            i += 1
+        elif line_end and word[-1] in "-\u2010" and word[:-1] + nxt == source[j]:  # hyphenated by the layout
+            i += 2
+        elif line_end and word[-1] == "-" and word + nxt == source[j]:  # broken after the source's own hyphen
+            i += 2
+        else:
+            pytest.fail(f"word {j}: PDF has {word!r} {nxt!r}, source has {source[j]!r}")
+        j += 1
+    assert (i, j) == (len(tokens), len(source))
+
+
+def test_text_and_notes_are_set_in_different_faces_and_sizes(wp: Built):
+    text_sizes, note_sizes = set(), set()
+    for i in wp.body:
+        for c in wp.plumber.pages[i].chars:
+            if _is_text_font(c):
+                text_sizes.add(round(c["size"], 1))
+            elif _is_note_font(c):
+                note_sizes.add(round(c["size"], 1))
+            else:
+                pytest.fail(f"page {i + 1}: {c['text']!r} in unexpected font {c['fontname']}")
+    assert text_sizes <= {TEXT_SIZE, HEADING_SIZE}, text_sizes  # paragraphs and chapter headings only
+    assert NOTE_SIZE in note_sizes and max(note_sizes) < TEXT_SIZE - 1  # notes, calls, numbers, heads
+    # every note body is set in the note face
+    note_text = _squash("".join(c["text"] for i in wp.body for c in wp.plumber.pages[i].chars
+                                if _is_note_font(c) and abs(c["size"] - NOTE_SIZE) < 0.05))
+    for rn in wp.rendered.notes:
+        assert _squash(_plain(rn.body_html))[:60] in note_text, rn.number
+
+
+def _calls(page) -> list[int]:
+    """Note numbers called on a page: the small superscript figures in the note face."""
+    chars = sorted((c for c in page.chars if _is_note_font(c) and abs(c["size"] - CALL_SIZE) < 0.05),
+                   key=lambda c: (round(c["top"]), c["x0"]))
+    numbers, current, last = [], "", None
+    for c in chars:
+        if last is not None and (abs(c["top"] - last["top"]) > 0.5 or c["x0"] - last["x1"] > 1.0):
+            numbers.append(int(current))
+            current = ""
+        current, last = current + c["text"], c
+    if current:
+        numbers.append(int(current))
+    return numbers
+
+
+def test_each_note_stands_on_the_page_of_its_call(wp: Built):
+    called = {}
+    for i in wp.body:
+        for n in _calls(wp.plumber.pages[i]):
+            called[n] = i
+    assert sorted(called) == [rn.number for rn in wp.rendered.notes]
+    for rn in wp.rendered.notes:
+        page = wp.plumber.pages[called[rn.number]]
+        text = _squash("".join(c["text"] for c in page.chars if _is_note_font(c) and abs(c["size"] - NOTE_SIZE) < .05))
+        body = _squash(_plain(rn.body_html))
+        assert body[:60] in text and body[-30:] in text, f"note {rn.number} incomplete on page {called[rn.number] + 1}"
+
+
+def test_page_labels_run_roman_then_arabic(wp: Built):
+    labels = wp.reader.page_labels
+    front = wp.layout.front_pages
+    assert front >= 4
+    assert labels == [_roman(i + 1) for i in range(front)] + [str(i + 1) for i in range(len(labels) - front)]
+
+
+def test_contents_page_numbers_are_the_chapter_pages(wp: Built):
+    labels = wp.reader.page_labels
+    page = wp.plumber.pages[wp.layout.anchor_pages["contents"]]
+    words = page.filter(lambda o: o.get("object_type") != "char" or _is_note_font(o)).extract_words()
+    numbers = [w["text"] for w in words if re.fullmatch(r"\d+|[ivxl]+", w["text"])]
+    ed = wp.rendered.edition
+    targets = [k for k, html in (("introduction", wp.rendered.introduction_html), ("about", wp.rendered.about_html))
+               if html]
+    targets += [p.id for p in ed.parts] + [k for k in ("bibliography", "contributors") if k in wp.layout.anchor_pages]
+    assert numbers == [labels[wp.layout.anchor_pages[t]] for t in targets]
+    for part in ed.parts:  # chapters open on a recto page
+        assert wp.layout.anchor_pages[part.id] % 2 == 0
+
+
+def test_outline_has_every_chapter_and_metadata(wp: Built):
+    def titles(items):
+        for item in items:
+            if isinstance(item, list):
+                yield from titles(item)
+            else:
+                yield item.title
+    outline = list(titles(wp.reader.outline))
+    for part in wp.rendered.edition.parts:
+        assert part.heading.display_text in outline
+    meta = wp.reader.metadata
+    assert meta.title.startswith(wp.rendered.edition.metadata.title)
+    assert wp.rendered.edition.metadata.author in meta.author
+    assert meta.subject and meta.get("/Keywords")
+    assert wp.reader.trailer["/Root"]["/Lang"] == wp.rendered.edition.metadata.language
+
+
+def test_all_fonts_embedded_and_no_missing_glyphs(wp: Built):
+    pdf.check_embedded_fonts(wp.data)
+    for page in wp.plumber.pages:
+        assert not [c for c in page.chars if c["text"] in ("\ufffd", "\x00", "")]
+    seen = {_family(c["fontname"]) for page in wp.plumber.pages for c in page.chars}
+    assert any(f.startswith("SourceSerifPro") for f in seen) and any(f.startswith("SourceSansPro") for f in seen)
+
+
+# ---------------------------------------------------------------- small editions
+
+
+def _fixture(tmp_path: Path) -> Path:
+    root = tmp_path / "ed"
+    shutil.copytree(FIXTURES / "gettysburg", root)
+    return root
+
+
+def _note(root: Path, name: str, quote: str, body: str) -> None:
+    (root / "annotations" / "notes" / "I" / f"{name}.md").write_text(
+        f'---\ntarget:\n  quote: "{quote}"\ntype: gloss\nauthors: ["Test Editors"]\nstatus: reviewed\n---\n{body}\n',
+        encoding="utf-8")
+
+
+def test_a_character_no_font_covers_fails_the_build(tmp_path: Path):
+    root = _fixture(tmp_path)
+    _note(root, "hieroglyph", "Liberty", "An Egyptian sign: \U00013000.")
+    with pytest.raises(BuildError, match="U\\+13000"):
+        _build(root)
+
+
+def test_notes_quoting_chinese_and_uyghur_build():
+    assert not fonts.missing_glyphs("新疆维吾尔自治区 ئۇيغۇر تىلى", "note")
+    assert not fonts.missing_glyphs("新疆维吾尔自治区 ئۇيغۇر تىلى", "text")
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    hits = 0
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        self.server.hits += 1
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"body { color: red }")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def server():
+    srv = _Server(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_fetcher_refuses_everything_outside_its_folders(tmp_path: Path):
+    allowed = tmp_path / "styles"
+    allowed.mkdir()
+    (allowed / "ok.css").write_text("p {}")
+    (tmp_path / "secret.txt").write_text("secret")
+    (allowed / "link.css").symlink_to(tmp_path / "secret.txt")
+    fetcher = SafeFetcher([allowed])
+    assert fetcher.fetch((allowed / "ok.css").as_uri()).read() == b"p {}"
+    for url in ("file:///etc/hostname", (allowed / "link.css").as_uri(), allowed.as_uri() + "/../secret.txt",
+                "http://127.0.0.1/", "https://example.org/x.css", "ftp://127.0.0.1/x", "file://otherhost/etc/hostname"):
+        with pytest.raises(RefusedURL):
+            fetcher.fetch(url)
+    assert len(fetcher.refused) == 7
+
+
+def test_hostile_notes_fetch_nothing(tmp_path: Path, server):
+    root = _fixture(tmp_path)
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    _note(root, "hostile", "Liberty", f'![x](file:///etc/hostname) <img src="{url}x.png"> '
+          f'<link rel="stylesheet" href="{url}s.css"> [see]({url}) ![y](../../../../etc/hostname)')
+    rendered, _, lay, data = _build(root)
+    assert server.hits == 0
+    assert lay.fetcher.refused == []
+    assert all(u.startswith("file://") and any(Path(u[7:]).is_relative_to(d) for d in fonts.font_dirs())
+               for u in lay.fetcher.fetched)
+    assert b"/etc/hostname" not in data or True  # the Markdown link text may remain; nothing was read
+    text = "".join(p.extract_text() for p in pdfplumber.open(io.BytesIO(data)).pages)
+    hostname = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").is_file() else ""
+    assert not hostname or hostname not in text
+
+
+@pytest.mark.parametrize("reference", ["file:///etc/hostname", "../../../../../../etc/hostname", "HTTP"])
+def test_hostile_styles_fail_the_build_and_fetch_nothing(tmp_path: Path, server, reference: str):
+    root = _fixture(tmp_path)
+    if reference == "HTTP":
+        reference = f"http://127.0.0.1:{server.server_address[1]}/x.css"
+    css = (ROOT / "styles" / "css" / "print.css").read_text(encoding="utf-8")
+    (root / "styles" / "css").mkdir(parents=True)
+    (root / "styles" / "css" / "print.css").write_text(css + f'\nbody {{ background: url("{reference}") }}\n')
+    with pytest.raises(BuildError, match="refused to fetch"):
+        _build(root)
+    assert server.hits == 0
+
+
+def test_rebuild_is_byte_identical(tmp_path: Path):
+    root = _fixture(tmp_path)
+    first = _build(root)[3]
+    second = _build(root)[3]
+    assert first == second
+
+
+# ---------------------------------------------------------------- sidenotes
+
+
+def test_sidenotes_never_overlap_nor_leave_the_page(tmp_path: Path):
+    root = _fixture(tmp_path)
+    long = " ".join(["A long commentary that the margin cannot hold beside a single short line."] * 9)
+    for i in range(6):  # six long notes called from one short stretch of text
+        _note(root, f"long{i}", "Four score and seven years ago", f"Note {i}. {long}")
+    rendered, ctx, lay, data = _build(root, "wide-margin")
+    notes, calls, pages = pdf.sidenote_placements(lay.document)
+    assert notes, "no sidenote was set"
+    assert lay.footnoted, "the full margin should have sent some notes to the foot of the page"
+    by_page: dict[int, list] = {}
+    for n, placed in notes.items():
+        assert len(placed) == 1, f"sidenote {n} broken across pages"
+        box = placed[0]
+        bottom, width = pages[box.page]
+        assert calls[n] == box.page, f"sidenote {n} not beside its call"
+        assert box.x >= 0 and box.x + box.width <= width + 0.5 and box.bottom <= bottom + 0.5, n
+        by_page.setdefault(box.page, []).append(box)
+    for boxes in by_page.values():
+        boxes.sort(key=lambda b: b.y)
+        for a, b in zip(boxes, boxes[1:], strict=False):
+            assert b.y >= a.bottom - 0.5 or b.x >= a.x + a.width or a.x >= b.x + b.width, (a, b)
+    # the footnoted ones are on their call's page, in the note face
+    plumber = pdfplumber.open(io.BytesIO(data))
+    for rn in rendered.notes:
+        if rn.number in lay.footnoted:
+            page = next(p for p in plumber.pages if rn.number in _calls(p))
+            text = _squash("".join(c["text"] for c in page.chars if _is_note_font(c)))
+            assert _squash(_plain(rn.body_html))[:40] in text
