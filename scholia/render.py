@@ -15,7 +15,8 @@ from markdown_it import MarkdownIt
 
 from .model import Block, Citation, Edition, Note, Part, blocks_of
 
-ALLOWED_TAGS = {"p", "em", "strong", "a", "ul", "ol", "li", "blockquote", "code", "br", "span", "sup", "sub"}
+ALLOWED_TAGS = {"p", "em", "strong", "a", "ul", "ol", "li", "blockquote", "code", "br", "span", "sup", "sub",
+                "h1", "h2", "h3", "h4"}  # headings: the introduction's sections
 ALLOWED_ATTRS = {"a": {"href", "class", "id"}, "span": {"class", "lang"}}
 _SAFE_SCHEMES = {"http", "https", "mailto"}
 _PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
