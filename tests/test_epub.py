@@ -163,12 +163,16 @@ def _pdf_pages(path: Path) -> list[tuple[str, str]]:
 
     from scholia import fonts
 
-    text_family = fonts.stacks()["text"].families[0].replace(" ", "")
+    text_family = re.sub(r"[^a-z]", "", fonts.stacks()["text"].families[0].lower())
+
+    def primary_font(obj: dict) -> bool:
+        return text_family in re.sub(r"[^a-z]", "", obj.get("fontname", "").lower())
+
     out = []
     with pdfplumber.open(path) as pdf:
         for page in pdf.pages:
-            primary = page.filter(lambda o: o.get("object_type") != "char" or text_family in o.get("fontname", ""))
-            other = page.filter(lambda o: o.get("object_type") != "char" or text_family not in o.get("fontname", ""))
+            primary = page.filter(lambda o: o.get("object_type") != "char" or primary_font(o))
+            other = page.filter(lambda o: o.get("object_type") != "char" or not primary_font(o))
             out.append((primary.extract_text() or "", other.extract_text() or ""))
     return out
 

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import html
 import io
+import posixpath
 import re
 import subprocess
 import uuid
@@ -267,7 +268,8 @@ def _fix_links(docs: list[_Doc]) -> None:
                 continue
             changed = True
             if target in where:
-                a.set("href", f"{where[target]}#{target}")
+                rel = posixpath.relpath(where[target], posixpath.dirname(doc.href) or ".")
+                a.set("href", f"{rel}#{target}")
             else:
                 _unwrap(a)
         if changed:
