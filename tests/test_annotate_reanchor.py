@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_cli
 
-from scholia.load import LoadOptions, load_edition
+from scholia.load import load_edition
 from scholia.model import Block
 
 SEED = 20251019
@@ -47,7 +47,7 @@ def file_span(block: Block, start: int, end: int) -> tuple[int, int]:
 
 
 def spans_of(root: Path) -> dict[str, tuple[int, int]]:
-    loaded = load_edition(root, LoadOptions(include_drafts=True))
+    loaded = load_edition(root)
     blocks = {b.id: b for b in loaded.edition.blocks}
     return {n.path: file_span(blocks[n.anchor.block_id], n.anchor.start, n.anchor.end) for n in loaded.all_notes}
 
@@ -189,7 +189,7 @@ def test_at_least_95_percent_placed_correctly_and_the_rest_orphaned(revised):
     assert r["result"].returncode == 0, r["result"].stderr
     new_pos = mapper(r["edits"])
     correct, wrong, orphaned = [], [], []
-    loaded = load_edition(r["root"], LoadOptions(include_drafts=True))
+    loaded = load_edition(r["root"])
     statuses = {n.path: n.status for n in loaded.all_notes}
     for path, (s, e) in r["before"].items():
         got = r["after"].get(path)
