@@ -15,7 +15,9 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
 from . import __version__
 from .load import Loaded, LoadOptions, load_edition
+from .model import Edition
 from .render import Rendered, render, tool_styles_dir
+from .select import NoteFilter, SelectionError, excerpt
 
 FORMATS = ("pdf", "epub", "html")
 
@@ -26,11 +28,28 @@ class BuildError(Exception):
 
 @dataclass(frozen=True)
 class BuildOptions:
+    """Everything a build may be asked for; a reader recipe (``--reader``) fills the same fields."""
+
     formats: tuple[str, ...] = FORMATS
     out: Path = Path("build")
-    include_drafts: bool = False
+    include_drafts: bool = False  # shorthand for statuses ("draft", "reviewed")
     profile: str = "a4"
     csl: str = "chicago-author-date"
+    select: str = ""  # "I,IV-V" or "II.3-II.9": an excerpt
+    layers: tuple[Path, ...] = ()  # further annotation trees
+    types: tuple[str, ...] = ()  # print only these note types
+    exclude_types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()  # default: reviewed (and draft with include_drafts)
+    no_notes: bool = False  # the clean text, paragraph numbers kept
+    notes_only: bool = False  # a commentary volume: each note with its lemma, no text
+    paper: str = ""  # a4 | letter | a5 (default: the profile's)
+    notes: str = ""  # footnotes | sidenotes | endnotes (default: the profile's)
+    booklet: bool = False  # also an imposed PDF for saddle-stitch printing
+
+    def note_filter(self) -> NoteFilter:
+        statuses = self.statuses or (("draft", "reviewed") if self.include_drafts else ("reviewed",))
+        return NoteFilter(self.types, self.exclude_types, self.tags, statuses, self.no_notes)
 
 
 @dataclass
@@ -79,10 +98,9 @@ def make_env(dirs: list[Path]) -> Environment:
     return env
 
 
-def citation_formatter(loaded: Loaded, root: Path, options: BuildOptions, dirs: list[Path]):
+def citation_formatter(edition: Edition, options: BuildOptions, dirs: list[Path]):
     from .citeproc import CitationProcessor
 
-    edition = loaded.edition
     try:
         processor = CitationProcessor(edition.bibliography, style=options.csl,
                                       style_dirs=[d / "csl" for d in dirs], locale=edition.metadata.language)
@@ -97,12 +115,20 @@ def citation_formatter(loaded: Loaded, root: Path, options: BuildOptions, dirs: 
 
 
 def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Context]:
-    loaded = load_edition(root, LoadOptions(include_drafts=options.include_drafts))
+    loaded = load_edition(root, LoadOptions(layers=options.layers))
     if loaded.errors or loaded.edition is None:
         raise BuildError(f"{len(loaded.errors)} error(s) in the edition; run `make_edition.py check` for all of them:\n"
                          + "\n".join(str(d) for d in loaded.errors[:20]))
+    known = {t.name for t in loaded.edition.note_types}
+    unknown = [t for t in options.types + options.exclude_types if t not in known]
+    if unknown:
+        raise BuildError(f"unknown note type(s) {', '.join(unknown)}; the edition has: {', '.join(sorted(known))}")
+    try:
+        edition = excerpt(loaded.edition, options.select, options.note_filter())
+    except SelectionError as exc:
+        raise BuildError(f"--select: {exc}") from exc
     dirs = style_dirs(root)
-    rendered = render(loaded.edition, citation_formatter(loaded, root, options, dirs))
+    rendered = render(edition, citation_formatter(edition, options, dirs))
     ctx = Context(root, options, build_date(root), make_env(dirs), dirs)
     return loaded, rendered, ctx
 
@@ -124,6 +150,12 @@ def build(root: Path, options: BuildOptions) -> list[Path]:
     produced: dict[str, bytes] = {}
     for fmt in order:
         produced[fmt] = writer(fmt)(rendered, ctx)
+    if options.booklet:
+        if "pdf" not in produced:
+            raise BuildError("--booklet imposes the PDF: add pdf to --format")
+        from .booklet import impose
+
+        produced["booklet.pdf"] = impose(produced["pdf"])
     out = options.out if options.out.is_absolute() else Path.cwd() / options.out
     out.mkdir(parents=True, exist_ok=True)
     staged: list[tuple[Path, Path]] = []
@@ -132,7 +164,8 @@ def build(root: Path, options: BuildOptions) -> list[Path]:
             fd, tmp = tempfile.mkstemp(prefix=f".{slug}.", suffix=f".{fmt}.tmp", dir=out)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            staged.append((Path(tmp), out / f"{slug}.{fmt}"))
+            name = f"{slug}-booklet.pdf" if fmt == "booklet.pdf" else f"{slug}.{fmt}"
+            staged.append((Path(tmp), out / name))
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 
-from .annotate import reanchor
+from .annotate import newnote, reanchor, stats, webanno
 from .build import FORMATS, BuildError, BuildOptions, build
 from .load import LoadOptions, load_edition
+from .recipe import read_recipe
+
+BUILD_FIELDS = {f.name for f in fields(BuildOptions)}
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,6 +21,10 @@ def _dir_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", nargs="?", type=Path, default=DEFAULT_ROOT,
                         help="the edition folder (with source/ and annotations/); "
                         "default: the repository's own edition")
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def _formats(value: str) -> tuple[str, ...]:
@@ -34,14 +42,31 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="write the edition as PDF, EPUB and HTML",
                        description="Read, anchor and check the edition, then write <out>/<slug>.{pdf,epub,html}. "
-                       "On any error nothing in <out> is replaced.")
+                       "On any error nothing in <out> is replaced. Options given here override a --reader recipe.")
     _dir_arg(b)
-    b.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build/)")
-    b.add_argument("--format", type=_formats, default=FORMATS,
+    b.add_argument("--reader", type=Path, help="a reader recipe (TOML) with any of the options below")
+    b.add_argument("--out", type=Path, help="output folder (default: build/)")
+    b.add_argument("--format", dest="formats", type=_formats,
                    help="comma-separated outputs: pdf,epub,html (default: all)")
-    b.add_argument("--include-drafts", action="store_true", help="print notes whose status is draft too")
-    b.add_argument("--profile", default="a4", help="page profile under styles/profiles/ (a4, letter, wide-margin)")
-    b.add_argument("--csl", default="chicago-author-date", help="citation style: a CSL style name or a .csl file")
+    b.add_argument("--include-drafts", action="store_true", default=None, help="print notes whose status is draft too")
+    b.add_argument("--profile", help="page profile under styles/profiles/ (a4, letter, a5, wide-margin)")
+    b.add_argument("--csl", help="citation style: a CSL style name or a .csl file (default: chicago-author-date)")
+    g = b.add_argument_group("course readers")
+    g.add_argument("--select", help='an excerpt: parts ("I,IV-V") or paragraph ranges ("II.3-II.9"), or both')
+    g.add_argument("--layer", dest="layers", type=Path, action="append",
+                   help="another annotation folder on top of the edition's own (repeatable)")
+    g.add_argument("--types", type=_names, help="print only notes of these types (comma-separated)")
+    g.add_argument("--exclude-types", type=_names, help="leave out notes of these types")
+    g.add_argument("--tags", type=_names, help="print only notes with one of these tags")
+    g.add_argument("--status", dest="statuses", type=_names, help="print notes with these statuses (default: reviewed)")
+    g.add_argument("--no-notes", action="store_true", default=None, help="the clean text, with paragraph numbers")
+    g.add_argument("--notes-only", action="store_true", default=None,
+                   help="a commentary volume: each note with its lemma, without the text")
+    g.add_argument("--paper", choices=("a4", "letter", "a5"), help="paper size (default: the profile's)")
+    g.add_argument("--notes", choices=("footnotes", "sidenotes", "endnotes"),
+                   help="where notes go (default: the profile's; endnotes close each chapter)")
+    g.add_argument("--booklet", action="store_true", default=None,
+                   help="also write <slug>-booklet.pdf, imposed for saddle-stitch printing on a duplex copier")
 
     v = sub.add_parser("serve", help="live preview of the web edition on localhost",
                        description="Build the web edition, serve it on 127.0.0.1, rebuild and reload the page when "
@@ -49,15 +74,20 @@ def parser() -> argparse.ArgumentParser:
     _dir_arg(v)
     v.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
     v.add_argument("--include-drafts", action="store_true", help="show draft notes too")
-    v.add_argument("--csl", default="chicago-author-date", help="citation style")
+    v.add_argument("--csl", help="citation style (default: chicago-author-date)")
 
     c = sub.add_parser("check", help="report every problem in the edition as path:line: lines",
                        description="Check metadata, text, structure layer, notes and bibliography. Exit 0 when there "
                        "are no errors (warnings allowed), 1 when there are.")
     _dir_arg(c)
+    c.add_argument("--layer", action="append", type=Path, default=[], help="check this annotation layer too")
     c.add_argument("--format", dest="output", choices=("text", "github"), default="text",
                    help="'github' adds GitHub Actions annotations (::error file=...,line=...::)")
+    newnote.add_parser(sub, _dir_arg)
     reanchor.add_parser(sub, _dir_arg)
+    webanno.add_export_parser(sub, _dir_arg)
+    webanno.add_import_parser(sub, _dir_arg)
+    stats.add_parser(sub, _dir_arg)
     return p
 
 
@@ -71,7 +101,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not root.is_dir():
         print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
         return 2
-    loaded = load_edition(root, LoadOptions(include_drafts=True))
+    loaded = load_edition(root, LoadOptions(layers=tuple(args.layer)))
     for d in loaded.diagnostics:
         print(d)
         if args.output == "github":
@@ -88,8 +118,15 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not root.is_dir():
         print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
         return 2
-    options = BuildOptions(formats=args.format, out=args.out, include_drafts=args.include_drafts,
-                           profile=args.profile, csl=args.csl)
+    given = {k: v for k, v in vars(args).items() if k in BUILD_FIELDS and v is not None}
+    if "layers" in given:
+        given["layers"] = tuple(given["layers"])
+    try:
+        recipe = read_recipe(args.reader) if args.reader else {}
+        options = BuildOptions(**{**recipe, **given})
+    except BuildError as exc:
+        print(f"make_edition.py: {exc}", file=sys.stderr)
+        return 2
     try:
         written = build(root, options)
     except BuildError as exc:
@@ -107,7 +144,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not root.is_dir():
         print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
         return 2
-    serve(root, BuildOptions(include_drafts=args.include_drafts, csl=args.csl), port=args.port)
+    serve(root, BuildOptions(include_drafts=args.include_drafts, csl=args.csl or "chicago-author-date"),
+          port=args.port)
     return 0
 
 
@@ -124,4 +162,5 @@ def main(argv: list[str] | None = None) -> int:
         p.print_help()
         return 2
     return {"check": cmd_check, "build": cmd_build, "serve": cmd_serve,
-            "reanchor": reanchor.run}[args.command](args)
+            "reanchor": reanchor.run, "new-note": newnote.run, "export-annotations": webanno.run_export,
+            "import-annotations": webanno.run_import, "stats": stats.run}[args.command](args)

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .anchoring import TextIndex, resolve
-from .model import DEFAULT_NOTE_TYPES, STATUSES, Contributor, Diagnostic, Edition, Note, NoteType, blocks_of
+from .model import (
+    DEFAULT_NOTE_TYPES,
+    STATUSES,
+    Contributor,
+    Diagnostic,
+    Edition,
+    Layer,
+    Note,
+    NoteType,
+    blocks_of,
+)
 from .readers.bibtex import read_bibliographies
 from .readers.notes import read_note_types, read_notes
 from .readers.source import build_parts, read_metadata, read_structure, read_text
@@ -18,7 +30,7 @@ STATUS_ORPHANED = "orphaned"
 
 @dataclass(frozen=True)
 class LoadOptions:
-    include_drafts: bool = False
+    layers: tuple[Path, ...] = ()  # further annotation trees (--layer), on top of annotations/
 
 
 @dataclass
@@ -51,6 +63,39 @@ def _contributors(root: Path) -> tuple[tuple[Contributor, ...], list[Diagnostic]
         out.append(Contributor(item["name"], str(item.get("role", "")), str(item.get("affiliation", "")),
                                str(item.get("orcid", ""))))
     return tuple(out), []
+
+
+def _merge_types(known: list[NoteType], more: list[NoteType]) -> list[NoteType]:
+    names = {t.name for t in known}
+    return known + [t for t in more if t.name not in names]
+
+
+def _read_layer(folder: Path) -> tuple[Layer | None, list[NoteType], list[Diagnostic]]:
+    """A ``--layer`` folder: ``layer.toml`` (name, label, style, [[type]]), notes, optional .bib files."""
+    where = folder.as_posix()
+    if not folder.is_dir():
+        return None, [], [Diagnostic(where, 1, "error", "layer folder not found")]
+    config = folder / "layer.toml"
+    data: dict = {}
+    if config.is_file():
+        try:
+            data = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            return None, [], [Diagnostic(config.as_posix(), 1, "error", f"invalid TOML: {exc}")]
+    name = str(data.get("name", folder.name))
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+        return None, [], [Diagnostic(config.as_posix(), 1, "error",
+                                     f"layer name {name!r}: use letters, digits, '-' and '_'")]
+    css = ""
+    if data.get("style"):
+        style = (folder / str(data["style"])).resolve()
+        if not style.is_relative_to(folder) or not style.is_file():
+            return None, [], [Diagnostic(config.as_posix(), 1, "error",
+                                         f"style {data['style']!r} is not a file inside the layer folder")]
+        css = style.read_text(encoding="utf-8")
+    types, diags = read_note_types(config, config.as_posix()) if config.is_file() else ([], [])
+    label = str(data.get("label", name.replace("-", " ").capitalize()))
+    return Layer(name, label, css), types, diags
 
 
 def _read_optional(path: Path) -> str:
@@ -90,12 +135,28 @@ def load_edition(root: Path, options: LoadOptions = LoadOptions()) -> Loaded:
 
     extra_types, found = read_note_types(annotations / "note-types.toml", "annotations/note-types.toml")
     diags += found
-    builtin = {t.name for t in DEFAULT_NOTE_TYPES}
-    note_types = list(DEFAULT_NOTE_TYPES) + [t for t in extra_types if t.name not in builtin]
+    note_types = _merge_types(list(DEFAULT_NOTE_TYPES), extra_types)
+    layers: list[Layer] = []
+    layer_dirs: list[tuple[Path, str]] = []
+    for folder in options.layers:
+        layer, types, found = _read_layer(folder.resolve())
+        diags += found
+        if layer:
+            layers.append(layer)
+            note_types = _merge_types(note_types, types)
+            layer_dirs.append((folder.resolve(), layer.name))
     statuses = STATUSES + (STATUS_ORPHANED,)
-    notes, found = read_notes(annotations / "notes", root, tuple(t.name for t in note_types), statuses)
+    type_names = tuple(t.name for t in note_types)
+    notes, found = read_notes(annotations / "notes", root, type_names, statuses)
     diags += found
-    bib, found = read_bibliographies(sorted(annotations.glob("*.bib")) if annotations.is_dir() else [], root)
+    bib_files = sorted(annotations.glob("*.bib")) if annotations.is_dir() else []
+    for folder, name in layer_dirs:
+        notes_dir = folder / "notes" if (folder / "notes").is_dir() else folder
+        more, found = read_notes(notes_dir, root, type_names, statuses, layer=name)
+        notes += more
+        diags += found
+        bib_files += sorted(folder.glob("*.bib"))
+    bib, found = read_bibliographies(bib_files, root)
     diags += found
     diags += _check_ids_and_keys(notes, bib, note_types)
     contributors, found = _contributors(root)
@@ -123,11 +184,11 @@ def load_edition(root: Path, options: LoadOptions = LoadOptions()) -> Loaded:
     diags += found
     order = {b.id: i for i, b in enumerate(blocks)}
     anchored.sort(key=lambda n: (order[n.anchor.block_id], n.anchor.start, -n.anchor.end, n.id))
-    shown = [n for n in anchored if options.include_drafts or n.status == "reviewed"]
     edition = Edition(
         root=str(root), metadata=meta, source_text=text, source_path=str(text_path), parts=parts,
-        notes=tuple(shown), bibliography=bib, note_types=tuple(note_types), contributors=contributors,
+        notes=tuple(anchored), bibliography=bib, note_types=tuple(note_types), contributors=contributors,
         introduction=_read_optional(annotations / "introduction.md"), about=_read_optional(annotations / "about.md"),
+        layers=tuple(layers), source_sha256=hashlib.sha256(text_path.read_bytes()).hexdigest(),
     )
     return Loaded(edition, _sorted(diags), anchored)
 

@@ -203,6 +203,15 @@ class NoteType:
     label: str  # "Gloss", "Cross-reference"
 
 
+@dataclass(frozen=True)
+class Layer:
+    """A further annotation tree given with ``--layer``: an instructor's own notes, say."""
+
+    name: str  # "course-notes": marks its notes (Note.layer) and their CSS class
+    label: str  # "Course notes": printed with each of its notes
+    css: str = ""  # the layer's own style rules, added to every output's stylesheet
+
+
 DEFAULT_NOTE_TYPES: tuple[NoteType, ...] = (
     NoteType("gloss", "Gloss"),
     NoteType("context", "Context"),
@@ -237,6 +246,10 @@ class Edition:
     contributors: tuple[Contributor, ...] = ()
     introduction: str = ""  # Markdown of annotations/introduction.md, if any
     about: str = ""  # Markdown of annotations/about.md, if any
+    layers: tuple[Layer, ...] = ()
+    selection: str = ""  # the excerpt's --select, "" for the whole text
+    contents: tuple[str, ...] = ()  # an excerpt's parts, each with the paragraphs it keeps, for title pages
+    source_sha256: str = ""  # of the primary text file as read
 
     @property
     def blocks(self) -> tuple[Block, ...]:
@@ -249,6 +262,9 @@ class Edition:
             if note.anchor:
                 by.setdefault(note.anchor.block_id, []).append(note)
         return by
+
+    def layer_label(self, name: str) -> str:
+        return next((layer.label for layer in self.layers if layer.name == name), name)
 
     def type_label(self, name: str) -> str:
         for t in self.note_types:

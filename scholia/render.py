@@ -55,6 +55,7 @@ class RenderedNote:
     lemma: str  # the quoted words, exact source characters
     block: Block
     part: Part
+    layer_label: str = ""  # "Course notes" for a note of a --layer; "" for the edition's own
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ def render(edition: Edition, cite: Formatter) -> Rendered:
         body = _with_citations(note.body, note.citations, take(len(note.citations)))
         byline = ", ".join(initials(a) for a in note.authors)
         notes.append(RenderedNote(note, number, edition.type_label(note.type), body, byline,
-                                  block.text[note.anchor.start:note.anchor.end], block, part))
+                                  block.text[note.anchor.start:note.anchor.end], block, part,
+                                  edition.layer_label(note.layer) if note.layer else ""))
     return Rendered(edition, tuple(notes), tuple(bibliography), intro, about)
 
 

@@ -23,8 +23,8 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 
 @pytest.fixture(scope="session")
 def white_paper():
-    from scholia.load import LoadOptions, load_edition
+    from scholia.load import load_edition
 
-    loaded = load_edition(ROOT, LoadOptions(include_drafts=True))
+    loaded = load_edition(ROOT)
     assert loaded.edition is not None, loaded.diagnostics
     return loaded
