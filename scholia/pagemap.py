@@ -156,30 +156,10 @@ def page_starts(document: object, blocks: tuple[Block, ...]) -> list[PageStart]:
     return out
 
 
-_FALLBACK_CSS = """
-@page { size: A4; margin: 25mm 22mm; @bottom-center { content: counter(page); } }
-nav.toc, .skip { display: none; }
-"""
-
-
 def print_layout(rendered: object, ctx: object) -> object:
-    """The A4 print layout of this build: the PDF writer's own when it offers one (shared through
-    ``ctx.shared``), else the web edition laid out on A4 pages."""
-    try:
-        from .writers import pdf
-    except ImportError:
-        pdf = None
-    if pdf is not None and hasattr(pdf, "layout"):
-        laid_out = pdf.layout(rendered, ctx, profile="a4")
-        return getattr(laid_out, "document", laid_out)
-    cached = ctx.shared.get("pagemap.fallback-layout")
-    if cached is None:
-        import weasyprint
+    """The A4 print layout of this build: the PDF writer's (cached in ``ctx.shared``, so the PDF and
+    the page list come from one and the same layout)."""
+    from .writers import pdf
 
-        from .writers import html as html_writer
-
-        page = html_writer.write(rendered, ctx).decode("utf-8")
-        cached = weasyprint.HTML(string=page, base_url=str(ctx.root)).render(
-            stylesheets=[weasyprint.CSS(string=_FALLBACK_CSS)])
-        ctx.shared["pagemap.fallback-layout"] = cached
-    return cached
+    laid_out = pdf.layout(rendered, ctx, profile="a4")
+    return getattr(laid_out, "document", laid_out)

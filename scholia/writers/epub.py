@@ -4,6 +4,7 @@ A4 print edition, accessibility metadata, embedded font subsets, and a byte-stab
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import html
 import io
@@ -170,10 +171,22 @@ def font_faces() -> tuple[dict[str, list[str]], list[FontFace]]:
     return {role: sorted({f.family for f in found if f.role == role}) for role in ("text", "note")}, found
 
 
-def _load_font(face: FontFace, lazy: bool) -> object:
+def _load_font(path: Path, index: int, lazy: bool | None) -> object:
     from fontTools.ttLib import TTFont
 
-    return TTFont(str(face.path), fontNumber=face.index, recalcTimestamp=False, lazy=lazy)
+    return TTFont(str(path), fontNumber=index, recalcTimestamp=False, lazy=lazy)
+
+
+@functools.lru_cache(maxsize=64)
+def _cmap(path: Path, index: int) -> frozenset[int]:
+    return frozenset(_load_font(path, index, lazy=True).getBestCmap() or ())
+
+
+@functools.lru_cache(maxsize=64)
+def _subset(path: Path, index: int, chars: frozenset[int]) -> bytes:
+    """A subset of one face (tables read as the subsetter needs them); kept for the process, as two
+    builds in one process ask for the same subsets."""
+    return subset_font(_load_font(path, index, lazy=None), set(chars))
 
 
 def embed_fonts(faces: list[FontFace], families: dict[str, list[str]], text: str) -> list[tuple[FontFace, bytes]]:
@@ -181,17 +194,22 @@ def embed_fonts(faces: list[FontFace], families: dict[str, list[str]], text: str
     it has (and basic Latin); the fallback families (other scripts) only what the first one lacks, and
     are left out when the text needs nothing from them."""
     used = {ord(c) for c in text if not c.isspace()} | set(range(0x20, 0x7F))
-    cmaps = {face: set(_load_font(face, lazy=True).getBestCmap() or ()) for face in faces}
+    cmaps = {face: _cmap(face.path, face.index) for face in faces}
     primary: dict[str, set[int]] = {}
     for face in faces:
         if families.get(face.role) and face.family == families[face.role][0] and face.style == "normal":
             primary.setdefault(face.role, set()).update(cmaps[face])
-    out = []
+    wants: dict[tuple[Path, int], set[int]] = {}  # one file may serve both roles (a shared fallback)
     for face in faces:
         is_primary = bool(families.get(face.role)) and face.family == families[face.role][0]
         want = used & cmaps[face] if is_primary else (used - primary.get(face.role, set())) & cmaps[face]
-        if want:
-            out.append((face, subset_font(_load_font(face, lazy=False), want)))
+        wants.setdefault((face.path, face.index), set()).update(want)
+    out, done = [], set()
+    for face in faces:
+        key = (face.path, face.index)
+        if wants[key] and key not in done:
+            done.add(key)
+            out.append((face, _subset(face.path, face.index, frozenset(wants[key]))))
     return out
 
 
@@ -325,7 +343,7 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
     meta = edition.metadata
     env = ctx.env
     identifier = _identifier(rendered)
-    print_source = f"{meta.slug or 'edition'}.pdf, the A4 print edition of {identifier}"
+    print_source = f"{meta.slug or 'edition'}.pdf, A4 print edition of {identifier}"
 
     # Where each print page begins, as markers keyed by block.
     starts = _page_map(rendered, ctx)
@@ -359,13 +377,16 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
         docs.append(_Doc(doc_id, href, label, text))
 
     render("title.xhtml.j2", "title", "text/title.xhtml", "Title page")
-    if rendered.introduction_html.strip():
-        render("front.xhtml.j2", "introduction", "text/introduction.xhtml", "Introduction", kind="introduction",
-               heading="Introduction", role="doc-introduction",
-               content=Markup(xhtml_fragment(rendered.introduction_html)))
-    if rendered.about_html.strip():
-        render("front.xhtml.j2", "about", "text/about.xhtml", "About this edition", kind="preamble",
-               heading="About this edition", role="", content=Markup(xhtml_fragment(rendered.about_html)))
+    for kind, source, default, role in (("introduction", rendered.introduction_html, "Introduction",
+                                         "doc-introduction"),
+                                        ("preamble", rendered.about_html, "About this edition", "")):
+        if source.strip():
+            content = xhtml_fragment(source).strip()
+            own = re.match(r"<h1[^>]*>(.*?)</h1>", content, re.DOTALL)
+            heading = html.unescape(re.sub(r"<[^>]+>", "", own.group(1))).strip() if own else default
+            name = "about" if kind == "preamble" else kind
+            render("front.xhtml.j2", name, f"text/{name}.xhtml", heading, kind=kind, heading=heading, role=role,
+                   content=Markup(content))
     first_part = len(docs)
     for pv in model["parts"]:  # type: ignore[union-attr]
         label = pv.heading.block.display_text if pv.heading else meta.title
