@@ -157,13 +157,14 @@ def test_notes_link_both_ways(built: dict[str, object]) -> None:
 
 
 def _pdf_pages(path: Path) -> list[tuple[str, str]]:
-    """(primary-text lines, everything else) of each PDF page: the primary text is set in the text
-    font (a serif), all apparatus in the note font."""
+    """(folio, primary text) of each PDF page. The folio is the number printed in the top or bottom
+    margin; the primary text is what is set in the text font (all apparatus is in the note font)."""
     import pdfplumber
 
     from scholia import fonts
 
     text_family = re.sub(r"[^a-z]", "", fonts.stacks()["text"].families[0].lower())
+    margin = 18 * 72 / 25.4
 
     def primary_font(obj: dict) -> bool:
         return text_family in re.sub(r"[^a-z]", "", obj.get("fontname", "").lower())
@@ -171,9 +172,11 @@ def _pdf_pages(path: Path) -> list[tuple[str, str]]:
     out = []
     with pdfplumber.open(path) as pdf:
         for page in pdf.pages:
+            words = [w["text"] for w in page.extract_words()
+                     if w["top"] < margin or w["bottom"] > page.height - margin]
+            folios = [w for w in words if re.fullmatch(r"\d+", w)]
             primary = page.filter(lambda o: o.get("object_type") != "char" or primary_font(o))
-            other = page.filter(lambda o: o.get("object_type") != "char" or not primary_font(o))
-            out.append((primary.extract_text() or "", other.extract_text() or ""))
+            out.append((folios[0] if len(folios) == 1 else "", primary.extract_text() or ""))
     return out
 
 
@@ -187,11 +190,7 @@ def test_page_list_matches_pdf(built: dict[str, object]) -> None:
     numbers = [int(label) for label, _ in entries]
     assert numbers == sorted(set(numbers)), "page labels must increase"
     pages = _pdf_pages(built["pdf"])
-    folio_index = {}
-    for index, (_, other) in enumerate(pages):
-        for line in (other.splitlines()[:1] + other.splitlines()[-1:]):
-            for word in re.findall(r"\b\d+\b", line):
-                folio_index.setdefault(word, index)
+    folio_index = {folio: index for index, (folio, _) in enumerate(pages) if folio}
     checked = 0
     for label, href in entries:
         doc, frag = href.split("#")
@@ -201,7 +200,7 @@ def test_page_list_matches_pdf(built: dict[str, object]) -> None:
         assert index >= 0
         after = "".join(_text_after(marker).split())
         assert label in folio_index, f"page {label} not printed in the PDF"
-        primary = pages[folio_index[label]][0]
+        primary = pages[folio_index[label]][1]
         first_line = "".join(primary.splitlines()[0].split()) if primary.strip() else ""
         first_line = first_line[:-1] if first_line.endswith("-") and not after.startswith(first_line) else first_line
         assert first_line and after.startswith(first_line), (label, first_line, after[:80])
