@@ -11,6 +11,7 @@ import io
 import posixpath
 import re
 import subprocess
+import textwrap
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -446,6 +447,12 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
         css = css.replace(f"var(--{role}-font)", stack)
     css = "\n".join(face_rules) + "\n" + css
     items.insert(0, Item("css", "css/epub.css", "text/css", css.encode("utf-8")))
+    cover = env.get_template("epub/cover.svg.j2").render(
+        meta=meta, issuer_lines=textwrap.wrap(meta.author.upper(), 34),
+        title_lines=textwrap.wrap(meta.title, 22), subtitle_lines=textwrap.wrap(meta.subtitle, 32),
+        text_font=", ".join(families.get("text", [])[:1] + ["serif"]),
+        note_font=", ".join(families.get("note", [])[:1] + ["sans-serif"]))
+    items.insert(1, Item("cover-image", "images/cover.svg", "image/svg+xml", cover.encode("utf-8"), "cover-image"))
     for doc in docs:
         items.append(Item(doc.id if doc.id[0].isalpha() else f"d-{doc.id}", doc.href, "application/xhtml+xml",
                           doc.text.encode("utf-8"), doc.properties))
