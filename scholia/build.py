@@ -1,5 +1,7 @@
 """Build outputs from an edition: load, render once, hand the result to each writer, and replace
-the previous outputs only when every writer succeeded."""
+the previous outputs only when every writer succeeded. A build whose inputs are all unchanged is
+answered from the content-addressed cache (scholia.cache) without loading the pipeline, so the
+heavy imports live inside the functions that need them."""
 
 from __future__ import annotations
 
@@ -10,46 +12,20 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from . import __version__, cache
+from .options import FORMATS, BuildError, BuildOptions
+from .timing import stage
 
-from . import __version__
-from .load import Loaded, LoadOptions, load_edition
-from .model import Edition
-from .render import Rendered, render, tool_styles_dir
-from .select import NoteFilter, SelectionError, excerpt
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
-FORMATS = ("pdf", "epub", "html")
+    from .load import Loaded
+    from .model import Edition
+    from .render import Rendered
 
-
-class BuildError(Exception):
-    """A build that cannot go on; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """Everything a build may be asked for; a reader recipe (``--reader``) fills the same fields."""
-
-    formats: tuple[str, ...] = FORMATS
-    out: Path = Path("build")
-    include_drafts: bool = False  # shorthand for statuses ("draft", "reviewed")
-    profile: str = "a4"
-    csl: str = "chicago-author-date"
-    select: str = ""  # "I,IV-V" or "II.3-II.9": an excerpt
-    layers: tuple[Path, ...] = ()  # further annotation trees
-    types: tuple[str, ...] = ()  # print only these note types
-    exclude_types: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()  # default: reviewed (and draft with include_drafts)
-    no_notes: bool = False  # the clean text, paragraph numbers kept
-    notes_only: bool = False  # a commentary volume: each note with its lemma, no text
-    paper: str = ""  # a4 | letter | a5 (default: the profile's)
-    notes: str = ""  # footnotes | sidenotes | endnotes (default: the profile's)
-    booklet: bool = False  # also an imposed PDF for saddle-stitch printing
-
-    def note_filter(self) -> NoteFilter:
-        statuses = self.statuses or (("draft", "reviewed") if self.include_drafts else ("reviewed",))
-        return NoteFilter(self.types, self.exclude_types, self.tags, statuses, self.no_notes)
+TOOL_STYLES = Path(__file__).resolve().parent.parent / "styles"
 
 
 @dataclass
@@ -87,11 +63,13 @@ def build_date(root: Path) -> dt.datetime:
 
 
 def style_dirs(root: Path) -> list[Path]:
-    dirs = [root / "styles", tool_styles_dir()]
+    dirs = [root / "styles", TOOL_STYLES]
     return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in [x.resolve() for x in dirs[:i]]]
 
 
 def make_env(dirs: list[Path]) -> Environment:
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(loader=ChoiceLoader([FileSystemLoader(str(d / "templates")) for d in dirs]),
                       autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals["tool_version"] = __version__
@@ -115,7 +93,13 @@ def citation_formatter(edition: Edition, options: BuildOptions, dirs: list[Path]
 
 
 def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Context]:
-    loaded = load_edition(root, LoadOptions(layers=options.layers))
+    """Read, check, select and render the edition: everything the writers need."""
+    from .load import LoadOptions, load_edition
+    from .render import render
+    from .select import SelectionError, excerpt
+
+    with stage("read and anchor"):
+        loaded = load_edition(root, LoadOptions(layers=options.layers))
     if loaded.errors or loaded.edition is None:
         raise BuildError(f"{len(loaded.errors)} error(s) in the edition; run `make_edition.py check` for all of them:\n"
                          + "\n".join(str(d) for d in loaded.errors[:20]))
@@ -128,7 +112,8 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
     except SelectionError as exc:
         raise BuildError(f"--select: {exc}") from exc
     dirs = style_dirs(root)
-    rendered = render(edition, citation_formatter(edition, options, dirs))
+    with stage("cite and render notes"):
+        rendered = render(edition, citation_formatter(edition, options, dirs))
     ctx = Context(root, options, build_date(root), make_env(dirs), dirs)
     return loaded, rendered, ctx
 
@@ -138,33 +123,55 @@ def writer(fmt: str):
     return importlib.import_module(f".writers.{fmt}", __package__).write
 
 
-def build(root: Path, options: BuildOptions) -> list[Path]:
-    """Write every requested format; on any failure, the previous outputs stay as they were."""
+def produce(root: Path, options: BuildOptions) -> dict[str, bytes]:
+    """Run the pipeline: output file name → bytes."""
+    loaded, rendered, ctx = prepare(root, options)
+    slug = loaded.edition.metadata.slug
+    produced: dict[str, bytes] = {}
+    for fmt in (f for f in FORMATS if f in options.formats):  # pdf first: the EPUB page list uses its layout
+        with stage(f"write {fmt.upper()}"):
+            produced[f"{slug}.{fmt}"] = writer(fmt)(rendered, ctx)
+    if options.booklet:
+        if f"{slug}.pdf" not in produced:
+            raise BuildError("--booklet imposes the PDF: add pdf to --format")
+        from .booklet import impose
+
+        with stage("impose booklet"):
+            produced[f"{slug}-booklet.pdf"] = impose(produced[f"{slug}.pdf"])
+    return produced
+
+
+def build(root: Path, options: BuildOptions, use_cache: bool = True) -> list[Path]:
+    """Write every requested format; on any failure, the previous outputs stay as they were.
+    Unchanged inputs are answered from the cache with the bytes a fresh build would give."""
     root = root.resolve()
     unknown = [f for f in options.formats if f not in FORMATS]
     if unknown:
         raise BuildError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
-    loaded, rendered, ctx = prepare(root, options)
-    slug = loaded.edition.metadata.slug
-    order = [f for f in FORMATS if f in options.formats]  # pdf first: the EPUB page list uses its layout
-    produced: dict[str, bytes] = {}
-    for fmt in order:
-        produced[fmt] = writer(fmt)(rendered, ctx)
-    if options.booklet:
-        if "pdf" not in produced:
-            raise BuildError("--booklet imposes the PDF: add pdf to --format")
-        from .booklet import impose
+    outputs = None
+    key = ""
+    if use_cache:
+        with stage("cache look-up"):
+            key = cache.build_key(root, options, build_date(root).isoformat())
+            outputs = cache.load(key)
+    if outputs is None:
+        outputs = produce(root, options)
+        if key:
+            cache.store(key, outputs)
+    with stage("write files"):
+        return write_outputs(options.out, outputs)
 
-        produced["booklet.pdf"] = impose(produced["pdf"])
-    out = options.out if options.out.is_absolute() else Path.cwd() / options.out
+
+def write_outputs(out: Path, outputs: dict[str, bytes]) -> list[Path]:
+    """Stage every file beside its target, then rename them all into place."""
+    out = out if out.is_absolute() else Path.cwd() / out
     out.mkdir(parents=True, exist_ok=True)
     staged: list[tuple[Path, Path]] = []
     try:
-        for fmt, data in produced.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{slug}.", suffix=f".{fmt}.tmp", dir=out)
+        for name, data in outputs.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            name = f"{slug}-booklet.pdf" if fmt == "booklet.pdf" else f"{slug}.{fmt}"
             staged.append((Path(tmp), out / name))
     except BaseException:
         for tmp, _ in staged:

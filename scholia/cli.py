@@ -7,9 +7,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .annotate import newnote, reanchor, stats, webanno
-from .build import FORMATS, BuildError, BuildOptions, build
-from .load import LoadOptions, load_edition
+from .options import FORMATS, BuildError, BuildOptions
 from .recipe import read_recipe
 
 BUILD_FIELDS = {f.name for f in fields(BuildOptions)}
@@ -35,7 +33,9 @@ def _formats(value: str) -> tuple[str, ...]:
     return items
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(full: bool = True) -> argparse.ArgumentParser:
+    """The command line; ``full=False`` leaves out the annotators' commands (and their imports) so that
+    a build, above all a cached one, starts fast."""
     p = argparse.ArgumentParser(prog="make_edition.py", description="Build and check printable annotated editions. "
                                 "With no command, builds the repository's own edition into build/.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -51,6 +51,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--include-drafts", action="store_true", default=None, help="print notes whose status is draft too")
     b.add_argument("--profile", help="page profile under styles/profiles/ (a4, letter, a5, wide-margin)")
     b.add_argument("--csl", help="citation style: a CSL style name or a .csl file (default: chicago-author-date)")
+    b.add_argument("--timings", action="store_true", help="print the time of each stage")
+    b.add_argument("--no-cache", action="store_true",
+                   help="build everything afresh (the cache serves unchanged inputs with identical bytes)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress lines, even on a terminal")
     g = b.add_argument_group("course readers")
     g.add_argument("--select", help='an excerpt: parts ("I,IV-V") or paragraph ranges ("II.3-II.9"), or both')
     g.add_argument("--layer", dest="layers", type=Path, action="append",
@@ -83,11 +87,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--layer", action="append", type=Path, default=[], help="check this annotation layer too")
     c.add_argument("--format", dest="output", choices=("text", "github"), default="text",
                    help="'github' adds GitHub Actions annotations (::error file=...,line=...::)")
-    newnote.add_parser(sub, _dir_arg)
-    reanchor.add_parser(sub, _dir_arg)
-    webanno.add_export_parser(sub, _dir_arg)
-    webanno.add_import_parser(sub, _dir_arg)
-    stats.add_parser(sub, _dir_arg)
+    if full:
+        from .annotate import newnote, reanchor, stats, webanno
+
+        reanchor.add_parser(sub, _dir_arg)
+        newnote.add_parser(sub, _dir_arg)
+        webanno.add_export_parser(sub, _dir_arg)
+        webanno.add_import_parser(sub, _dir_arg)
+        stats.add_parser(sub, _dir_arg)
     return p
 
 
@@ -101,6 +108,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not root.is_dir():
         print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
         return 2
+    from .load import LoadOptions, load_edition
+
     loaded = load_edition(root, LoadOptions(layers=tuple(args.layer)))
     for d in loaded.diagnostics:
         print(d)
@@ -127,13 +136,19 @@ def cmd_build(args: argparse.Namespace) -> int:
     except BuildError as exc:
         print(f"make_edition.py: {exc}", file=sys.stderr)
         return 2
-    try:
-        written = build(root, options)
-    except BuildError as exc:
-        print(f"make_edition.py: build failed, previous outputs left as they were:\n{exc}", file=sys.stderr)
-        return 1
+    from .build import build
+    from .timing import recording
+
+    with recording(progress=sys.stderr.isatty() and not args.quiet) as recorder:
+        try:
+            written = build(root, options, use_cache=not args.no_cache)
+        except BuildError as exc:
+            print(f"make_edition.py: build failed, previous outputs left as they were:\n{exc}", file=sys.stderr)
+            return 1
     for path in written:
         print(path)
+    if args.timings:
+        print(recorder.report(), file=sys.stderr)
     return 0
 
 
@@ -151,9 +166,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    p = parser()
     if not argv:
         argv = ["build"]
+    p = parser(full=argv[0] != "build")
     try:
         args = p.parse_args(argv)
     except SystemExit as exc:
@@ -161,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         p.print_help()
         return 2
-    return {"check": cmd_check, "build": cmd_build, "serve": cmd_serve,
-            "reanchor": reanchor.run, "new-note": newnote.run, "export-annotations": webanno.run_export,
+    core = {"check": cmd_check, "build": cmd_build, "serve": cmd_serve}
+    if args.command in core:
+        return core[args.command](args)
+    from .annotate import newnote, reanchor, stats, webanno
+
+    return {"reanchor": reanchor.run, "new-note": newnote.run, "export-annotations": webanno.run_export,
             "import-annotations": webanno.run_import, "stats": stats.run}[args.command](args)

@@ -16,7 +16,7 @@ import tomllib
 from dataclasses import fields
 from pathlib import Path
 
-from .build import FORMATS, BuildError, BuildOptions
+from .options import FORMATS, BuildError, BuildOptions
 
 _LISTS = {"layers", "types", "exclude_types", "tags", "statuses", "formats"}
 _BOOLS = {"include_drafts", "no_notes", "notes_only", "booklet"}

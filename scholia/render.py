@@ -8,7 +8,6 @@ import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import nh3
 from markdown_it import MarkdownIt
@@ -153,8 +152,3 @@ def block_runs_html(block: Block, notes: list[RenderedNote], marker: Callable[[R
         for rn in sorted(ends.get(b, []), key=lambda r: r.number):
             out.append(marker(rn))
     return "".join(out)
-
-
-def tool_styles_dir() -> Path:
-    """The tool's own default styles (the repository's ``styles/``)."""
-    return Path(__file__).resolve().parent.parent / "styles"

@@ -11,8 +11,7 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .build import BuildError, BuildOptions, prepare
-from .render import tool_styles_dir
+from .build import TOOL_STYLES, BuildError, BuildOptions, prepare
 from .writers.html import render_page
 
 RELOAD_SCRIPT = """
@@ -47,7 +46,7 @@ class Preview:
     def __init__(self, root: Path, options: BuildOptions):
         self.root = root
         self.options = replace(options, formats=("html",))
-        self.watched = [root / "source", root / "annotations", root / "styles", tool_styles_dir()]
+        self.watched = [root / "source", root / "annotations", root / "styles", TOOL_STYLES]
         self.lock = threading.Lock()
         self.page = b""
         self.version = 0

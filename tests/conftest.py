@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
 import pytest
+
+# Tests never share the user's build cache, and start each session with an empty one.
+os.environ["SCHOLIA_CACHE"] = tempfile.mkdtemp(prefix="scholia-test-cache-")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

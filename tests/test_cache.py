@@ -1,0 +1,84 @@
+"""The build cache: every kind of input change gives a new key; a cached build is byte-identical."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, run_cli
+
+from scholia import cache
+from scholia.options import BuildOptions
+
+DATE = "2025-09-19T00:00:00+00:00"
+
+
+@pytest.fixture()
+def edition(tmp_path: Path) -> Path:
+    ed = tmp_path / "ed"
+    shutil.copytree(FIXTURES / "gettysburg", ed)
+    return ed
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+@pytest.mark.parametrize("change", ["text", "note", "bib", "style", "structure", "metadata"])
+def test_each_input_change_invalidates(edition: Path, change: str):
+    options = BuildOptions(formats=("html",))
+    before = cache.build_key(edition, options, DATE)
+    assert cache.build_key(edition, options, DATE) == before  # stable
+    if change == "text":
+        _edit(edition / "source" / "address.md", "Four score", "Four  score")
+    elif change == "note":
+        _edit(edition / "annotations" / "notes" / "I" / "liberty.md", "Capitalised", "Capitalized")
+    elif change == "bib":
+        _edit(edition / "annotations" / "refs.bib", "1992", "1993")
+    elif change == "style":
+        (edition / "styles" / "css").mkdir(parents=True)
+        (edition / "styles" / "css" / "html.css").write_text("body { color: black }", encoding="utf-8")
+    elif change == "structure":
+        (edition / "source" / "structure.toml").write_text("not_headings = []\n", encoding="utf-8")
+    elif change == "metadata":
+        _edit(edition / "source" / "edition.toml", "Address at Gettysburg", "The Gettysburg Address")
+    assert cache.build_key(edition, options, DATE) != before
+
+
+def test_options_date_and_layers_invalidate(edition: Path):
+    options = BuildOptions(formats=("html",))
+    key = cache.build_key(edition, options, DATE)
+    for other in (replace(options, formats=("pdf",)), replace(options, select="I"),
+                  replace(options, csl="apa"), replace(options, include_drafts=True),
+                  replace(options, layers=(FIXTURES / "course-notes",))):
+        assert cache.build_key(edition, other, DATE) != key
+    assert cache.build_key(edition, options, "2026-01-01T00:00:00+00:00") != key
+    assert cache.build_key(edition, replace(options, out=Path("/elsewhere")), DATE) == key
+
+
+def test_cached_build_is_byte_identical_and_changes_reach_the_output(edition: Path, tmp_path: Path):
+    env = {"SCHOLIA_CACHE": str(tmp_path / "cache"), "SOURCE_DATE_EPOCH": "1758240000"}
+    fresh, cached, changed = tmp_path / "fresh", tmp_path / "cached", tmp_path / "changed"
+    args = ["build", str(edition), "--format", "html,pdf", "--timings"]
+    assert run_cli(*args, "--out", str(fresh), "--no-cache", env=env).returncode == 0
+    first = run_cli(*args, "--out", str(cached), env=env)
+    second = run_cli(*args, "--out", str(cached), env=env)
+    assert first.returncode == second.returncode == 0
+    assert "write PDF" in first.stderr and "write PDF" not in second.stderr  # the second came from the cache
+    for name in ("address.html", "address.pdf"):
+        assert (fresh / name).read_bytes() == (cached / name).read_bytes()
+    _edit(edition / "annotations" / "notes" / "I" / "liberty.md", "Capitalised", "Capitalized")
+    assert run_cli(*args, "--out", str(changed), env=env).returncode == 0
+    assert b"Capitalized" in (changed / "address.html").read_bytes()
+
+
+def test_damaged_cache_entry_is_a_miss(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("SCHOLIA_CACHE", str(tmp_path))
+    cache.store("k", {"a.html": b"hello"})
+    assert cache.load("k") == {"a.html": b"hello"}
+    (tmp_path / "k" / "a.html").write_bytes(b"hellO")
+    assert cache.load("k") is None
