@@ -86,7 +86,8 @@ def citation_formatter(edition: Edition, options: BuildOptions, dirs: list[Path]
         raise BuildError(str(exc)) from exc
 
     def cite(clusters):
-        result = processor.process(clusters)
+        with stage("cite"):
+            result = processor.process(clusters)
         return result.citations, result.bibliography
 
     return cite
@@ -98,7 +99,7 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
     from .render import render
     from .select import SelectionError, excerpt
 
-    with stage("read and anchor"):
+    with stage("read"):
         loaded = load_edition(root, LoadOptions(layers=options.layers))
     if loaded.errors or loaded.edition is None:
         raise BuildError(f"{len(loaded.errors)} error(s) in the edition; run `make_edition.py check` for all of them:\n"
@@ -112,7 +113,7 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
     except SelectionError as exc:
         raise BuildError(f"--select: {exc}") from exc
     dirs = style_dirs(root)
-    with stage("cite and render notes"):
+    with stage("render notes"):
         rendered = render(edition, citation_formatter(edition, options, dirs))
     ctx = Context(root, options, build_date(root), make_env(dirs), dirs)
     return loaded, rendered, ctx

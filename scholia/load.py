@@ -24,6 +24,7 @@ from .model import (
 from .readers.bibtex import read_bibliographies
 from .readers.notes import read_note_types, read_notes
 from .readers.source import build_parts, read_metadata, read_structure, read_text
+from .timing import stage
 
 STATUS_ORPHANED = "orphaned"
 
@@ -173,14 +174,16 @@ def load_edition(root: Path, options: LoadOptions = LoadOptions()) -> Loaded:
     diags += found
 
     blocks = [b for b, _ in blocks_of(parts)]
-    index = TextIndex(blocks)
+    with stage("anchor"):
+        index = TextIndex(blocks)
     live = [n for n in notes if n.status != STATUS_ORPHANED]
     for n in notes:
         if n.status == STATUS_ORPHANED:
             diags.append(Diagnostic(n.path, n.field_lines.get("status", 2), "warning",
                                     "orphaned note: its words are no longer in the text; "
                                     "fix the target and set its status"))
-    anchored, found = resolve(index, live)
+    with stage("anchor"):
+        anchored, found = resolve(index, live)
     diags += found
     order = {b.id: i for i, b in enumerate(blocks)}
     anchored.sort(key=lambda n: (order[n.anchor.block_id], n.anchor.start, -n.anchor.end, n.id))

@@ -17,13 +17,16 @@ from dataclasses import dataclass, field
 @dataclass
 class Recorder:
     progress: bool = False  # print a line as each stage starts (for terminals)
-    times: dict[str, float] = field(default_factory=dict)
+    times: dict[str, float] = field(default_factory=dict)  # wall time inside each stage
+    own: dict[str, float] = field(default_factory=dict)  # the same less the stages nested in it
     started: float = field(default_factory=time.perf_counter)
+    open: list[list[float]] = field(default_factory=list)  # per open stage: time spent in nested stages
 
     def report(self) -> str:
+        """Each stage's own time (nested stages are subtracted from the stage around them)."""
         total = time.perf_counter() - self.started
         width = max((len(k) for k in self.times), default=5)
-        lines = [f"  {name:<{width}}  {secs:7.3f} s" for name, secs in self.times.items()]
+        lines = [f"  {name:<{width}}  {self.own.get(name, secs):7.3f} s" for name, secs in self.times.items()]
         lines.append(f"  {'total':<{width}}  {total:7.3f} s")
         return "stage timings:\n" + "\n".join(lines)
 
@@ -51,7 +54,13 @@ def stage(name: str) -> Iterator[None]:
     if recorder.progress:
         print(f"[{time.perf_counter() - recorder.started:6.1f} s] {name}…", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
+    recorder.open.append([0.0])
     try:
         yield
     finally:
-        recorder.times[name] = recorder.times.get(name, 0.0) + time.perf_counter() - t0
+        spent = time.perf_counter() - t0
+        nested = recorder.open.pop()[0]
+        if recorder.open:
+            recorder.open[-1][0] += spent
+        recorder.times[name] = recorder.times.get(name, 0.0) + spent
+        recorder.own[name] = recorder.own.get(name, 0.0) + spent - nested

@@ -233,9 +233,16 @@ def _markdown_blocks(text: str) -> list[_RawBlock]:
 
 
 def _label_for(title: str, taken: set[str]) -> str:
+    """A short, unique label: the heading's number ("IV"), else its first letters ("P" for Preface);
+    a repeated number gets a suffix ("IV-2") so that ids stay unique even in a malformed text."""
     m = _NUMBERED.match(title)
     if m:
-        return m.group(1).rstrip(".")
+        label = m.group(1).rstrip(".")
+        n = 2
+        while label in taken:
+            label = f"{m.group(1).rstrip('.')}-{n}"
+            n += 1
+        return label
     words = re.findall(r"\w+", title)
     word = words[0] if words else "S"
     for n in range(1, len(word) + 1):
