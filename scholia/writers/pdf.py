@@ -32,13 +32,25 @@ MAX_PASSES = 3
 MAX_SIDENOTE_PASSES = 6
 
 
+PAPERS = {"a4": "A4", "letter": "letter", "a5": "A5"}  # --paper → CSS page size
+NOTE_MODES = ("footnotes", "sidenotes", "endnotes")
+
+
 @dataclass(frozen=True)
 class Profile:
-    """``styles/profiles/<name>.toml``: the page stylesheet and how notes are set."""
+    """``styles/profiles/<name>.toml``: the page stylesheet and how notes are set; ``--paper`` and
+    ``--notes`` may override the profile's paper and notes mode (see ``effective_profile``)."""
 
     name: str
     css: str
-    notes: str  # "footnotes" | "sidenotes"
+    notes: str  # "footnotes" | "sidenotes" | "endnotes"
+    paper: str = ""  # "a4" | "letter" | "a5": the paper the profile's CSS sets ("" unknown)
+    sidenotes: str = ""  # the profile whose page CSS to use when sidenotes are asked for
+
+    @property
+    def mode(self) -> str:
+        """The class notes get in the print HTML: fn | sn | en."""
+        return {"sidenotes": "sn", "endnotes": "en"}.get(self.notes, "fn")
 
 
 @dataclass
@@ -64,10 +76,42 @@ def load_profile(ctx: Context, name: str) -> Profile:
         raise BuildError(f"unknown profile {name!r}; choose from {', '.join(names)}") from None
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     notes = data.get("notes", "footnotes")
-    if notes not in ("footnotes", "sidenotes"):
-        raise BuildError(f"{path}: notes must be 'footnotes' or 'sidenotes', not {notes!r}")
+    if notes not in NOTE_MODES:
+        raise BuildError(f"{path}: notes must be one of {', '.join(NOTE_MODES)}, not {notes!r}")
+    paper = data.get("paper", "")
+    if paper and paper not in PAPERS:
+        raise BuildError(f"{path}: paper must be one of {', '.join(PAPERS)}, not {paper!r}")
     css = ctx.style_file(f"profiles/{data.get('css', name + '.css')}").read_text(encoding="utf-8")
-    return Profile(name, css, notes)
+    return Profile(name, css, notes, paper, data.get("sidenotes", ""))
+
+
+def effective_profile(ctx: Context, name: str, paper: str = "", notes: str = "") -> Profile:
+    """The profile ``name`` with ``--paper`` and ``--notes`` applied. Sidenotes asked of a profile set
+    for footnotes take the page CSS of its ``sidenotes`` profile (a wide outer margin). Another paper
+    takes that paper's own profile CSS (its size and margins) when notes sit at the foot or the end;
+    sidenotes keep their margins and only change the page size."""
+    prof = load_profile(ctx, name)
+    if paper and paper not in PAPERS:
+        raise BuildError(f"unknown paper {paper!r}; choose from {', '.join(PAPERS)}")
+    if notes and notes not in NOTE_MODES:
+        raise BuildError(f"unknown notes placement {notes!r}; choose from {', '.join(NOTE_MODES)}")
+    mode = notes or prof.notes
+    if mode == "sidenotes" and prof.notes != "sidenotes":
+        if not prof.sidenotes:
+            raise BuildError(f"the {prof.name} profile has no margin for sidenotes; use --notes footnotes "
+                             "or endnotes, or a profile with sidenotes")
+        wide = load_profile(ctx, prof.sidenotes)
+        prof = Profile(prof.name, wide.css, prof.notes, wide.paper or prof.paper, prof.sidenotes)
+    paper = paper or prof.paper
+    css = prof.css
+    if paper != prof.paper:
+        if mode == "sidenotes":
+            if paper == "a5":
+                raise BuildError("A5 has no margin for sidenotes; use --notes footnotes or endnotes")
+            css += f"\n@page {{ size: {PAPERS[paper]}; }}"
+        else:
+            css = load_profile(ctx, paper).css
+    return Profile(prof.name, css, mode, paper, prof.sidenotes)
 
 
 def _plain(html_text: str) -> str:
@@ -119,15 +163,31 @@ def _contributors(rendered: Rendered) -> list[ContributorView]:
     return out
 
 
+def _lemma_text(rn: RenderedNote, limit: int = 90) -> str:
+    """The quoted words of a lemma, shortened in the middle of a long one."""
+    words = " ".join(rn.lemma.split())
+    if len(words) <= limit:
+        return words
+    head, tail = words[: limit * 2 // 3].rsplit(" ", 1)[0], words[-limit // 3:].split(" ", 1)[-1]
+    return f"{head} … {tail}"
+
+
 def build_html(rendered: Rendered, ctx: Context, profile: Profile, sides: dict[str, str] | None = None,
                footnoted: set[int] | None = None) -> str:
     """The print edition's HTML. ``sides`` gives each paragraph's page side ('recto'/'verso') from a
-    previous pass; ``footnoted`` lists notes that the sidenote profile sets as footnotes."""
+    previous pass; ``footnoted`` lists notes that the sidenote profile sets as footnotes. With
+    endnotes, the text carries linked calls and each chapter closes with its notes; with
+    ``--notes-only`` the chapters hold only their notes, each with its lemma."""
     footnoted = footnoted or set()
     note_template = ctx.env.get_template("pdf/note.html.j2")
+    notes_only = ctx.options.notes_only
 
     def marker(rn: RenderedNote) -> str:
-        mode = "sn" if profile.notes == "sidenotes" and rn.number not in footnoted else "fn"
+        if notes_only:
+            return ""
+        if profile.mode == "en":
+            return note_template.render(rn=rn, mode="en", lemma="")
+        mode = "sn" if profile.mode == "sn" and rn.number not in footnoted else "fn"
         lemma = rn.lemma.strip()
         whole = rn.note.target.paragraph or len(lemma) >= len(rn.block.display_text)
         lemma = lemma if lemma and not whole and len(lemma) <= LEMMA_MAX else ""
@@ -143,7 +203,8 @@ def build_html(rendered: Rendered, ctx: Context, profile: Profile, sides: dict[s
     page = ctx.env.get_template("pdf.html.j2").render(
         css=Markup(ctx.style_file("css/print.css").read_text(encoding="utf-8")),
         profile_css=Markup(profile.css), font_css=Markup(font_css),
-        mode="sn" if profile.notes == "sidenotes" else "fn", sides=sides or {},
+        mode=profile.mode, sides=sides or {}, no_notes=ctx.options.no_notes, paper=profile.paper,
+        lemma_text=_lemma_text,
         keywords=["annotated edition", meta.author, *tags], date_long=_date_long(meta.date),
         source_name=Path(rendered.edition.source_path).name, contributor_list=_contributors(rendered),
         **model)
@@ -171,24 +232,24 @@ def _sides(anchor_pages: dict[str, int], rendered: Rendered) -> dict[str, str]:
     return {b.id: ("recto" if anchor_pages.get(b.id, 0) % 2 == 0 else "verso") for b in rendered.edition.blocks}
 
 
-def layout(rendered: Rendered, ctx: Context, profile: str = "a4") -> Layout:
-    """Typeset the print edition (cached per profile in ``ctx.shared``).
+def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "", notes: str = "") -> Layout:
+    """Typeset the print edition (cached per profile, paper and notes placement in ``ctx.shared``).
 
     Pass 1 learns on which side each paragraph falls, pass 2 puts paragraph numbers (and sidenotes)
     in the outer margin; paragraph numbers are out of the flow, so pass 2 breaks pages as pass 1 did.
     With the sidenote profile, notes that the margin cannot hold become footnotes and it runs again."""
-    key = f"pdf.layout.{profile}"
+    key = f"pdf.layout.{profile}" + (f".{paper or '-'}.{notes or '-'}" if paper or notes else "")
     cached = ctx.shared.get(key)
     if isinstance(cached, Layout):
         return cached
-    prof = load_profile(ctx, profile)
+    prof = effective_profile(ctx, profile, paper, notes)
     check_fonts(rendered)
     fetcher = SafeFetcher([*ctx.style_dirs, *fonts.font_dirs()])
     sides: dict[str, str] | None = None
     footnoted: set[int] = set()
     doc = None
     passes = 0
-    sidenotes = prof.notes == "sidenotes"
+    sidenotes = prof.notes == "sidenotes" and not ctx.options.notes_only
     limit = MAX_SIDENOTE_PASSES if sidenotes else MAX_PASSES
     for passes in range(1, limit + 2):
         doc = _render(build_html(rendered, ctx, prof, sides, footnoted), ctx, fetcher)
@@ -319,7 +380,7 @@ def check_embedded_fonts(data: bytes) -> None:
 
 
 def write(rendered: Rendered, ctx: Context) -> bytes:
-    lay = layout(rendered, ctx, ctx.options.profile)
+    lay = layout(rendered, ctx, ctx.options.profile, ctx.options.paper, ctx.options.notes)
     data = lay.document.write_pdf(pdf_identifier=rendered.edition.metadata.sha256[:32].encode() or None)
     data = _add_page_labels(data, lay.front_pages)
     check_embedded_fonts(data)
