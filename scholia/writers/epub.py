@@ -4,7 +4,6 @@ A4 print edition, accessibility metadata, embedded font subsets, and a byte-stab
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import html
 import io
@@ -21,7 +20,7 @@ from lxml import etree
 from lxml import html as lxml_html
 from markupsafe import Markup
 
-from .. import pagemap
+from .. import fonts, pagemap
 from ..build import Context
 from ..model import Block
 from ..render import Rendered, RenderedNote, block_runs_html
@@ -172,30 +171,12 @@ def font_faces() -> tuple[dict[str, list[str]], list[FontFace]]:
     return {role: sorted({f.family for f in found if f.role == role}) for role in ("text", "note")}, found
 
 
-def _load_font(path: Path, index: int, lazy: bool | None) -> object:
-    from fontTools.ttLib import TTFont
-
-    return TTFont(str(path), fontNumber=index, recalcTimestamp=False, lazy=lazy)
-
-
-@functools.lru_cache(maxsize=64)
-def _cmap(path: Path, index: int) -> frozenset[int]:
-    return frozenset(_load_font(path, index, lazy=True).getBestCmap() or ())
-
-
-@functools.lru_cache(maxsize=64)
-def _subset(path: Path, index: int, chars: frozenset[int]) -> bytes:
-    """A subset of one face (tables read as the subsetter needs them); kept for the process, as two
-    builds in one process ask for the same subsets."""
-    return subset_font(_load_font(path, index, lazy=None), set(chars))
-
-
 def embed_fonts(faces: list[FontFace], families: dict[str, list[str]], text: str) -> list[tuple[FontFace, bytes]]:
     """Subsets of the faces for the characters of ``text``: each role's first family gets every character
     it has (and basic Latin); the fallback families (other scripts) only what the first one lacks, and
     are left out when the text needs nothing from them."""
     used = {ord(c) for c in text if not c.isspace()} | set(range(0x20, 0x7F))
-    cmaps = {face: _cmap(face.path, face.index) for face in faces}
+    cmaps = {face: fonts.cmap(face.path, face.index) for face in faces}
     primary: dict[str, set[int]] = {}
     for face in faces:
         if families.get(face.role) and face.family == families[face.role][0] and face.style == "normal":
@@ -210,32 +191,8 @@ def embed_fonts(faces: list[FontFace], families: dict[str, list[str]], text: str
         key = (face.path, face.index)
         if wants[key] and key not in done:
             done.add(key)
-            out.append((face, _subset(face.path, face.index, frozenset(wants[key]))))
+            out.append((face, fonts.subset(face.path, face.index, frozenset(wants[key]))))
     return out
-
-
-def subset_font(font: object, chars: set[int]) -> bytes:
-    """The font reduced to the code points ``chars``, with its naming and
-    licence records kept and no timestamp rewritten, so the bytes depend only on the inputs."""
-    import logging
-
-    from fontTools import subset
-
-    logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
-
-    options = subset.Options()
-    options.name_IDs = ["*"]
-    options.name_languages = ["*"]
-    options.layout_features = ["*"]
-    options.notdef_outline = True
-    options.hinting = False
-    options.drop_tables += ["DSIG"]
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(unicodes=sorted(chars))
-    subsetter.subset(font)
-    buf = io.BytesIO()
-    font.save(buf)
-    return buf.getvalue()
 
 
 # ---------------------------------------------------------------- the writer
@@ -368,7 +325,7 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
 
     model = page_model(rendered, ctx, lambda block, notes: Markup(block_xhtml(block, notes, breaks.get(block.id, []))))
     common = {**model, "css_href": "../css/epub.css", "identifier": identifier, "print_source": print_source,
-              "pages": pages}
+              "pages": pages, "no_notes": ctx.options.no_notes}
     note_body = {rn.number: Markup(xhtml_fragment(rn.body_html)) for rn in rendered.notes}
 
     docs: list[_Doc] = []
@@ -441,7 +398,7 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
         items.append(Item(f"font-{len(seen)}", name, "font/otf" if suffix == ".otf" else "font/ttf", data))
         face_rules.append(f'@font-face {{ font-family: "{face.family}"; font-weight: {face.weight}; '
                           f'font-style: {face.style}; src: url("../{name}"); }}')
-    css = ctx.style_file("css/epub.css").read_text(encoding="utf-8")
+    css = ctx.style_file("css/epub.css").read_text(encoding="utf-8") + "\n" + str(model["layer_css"])  # --layer styles
     for role, generic in (("text", "serif"), ("note", "sans-serif")):
         stack = ", ".join([f'"{f}"' for f in families.get(role, [])] + [generic])
         css = css.replace(f"var(--{role}-font)", stack)
