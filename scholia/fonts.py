@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from fontTools.ttLib import TTCollection, TTFont
-
 DEBIAN_FONT_DIRS = (Path("/usr/share/fonts/opentype/noto"), Path("/usr/share/fonts/truetype/noto"))
 
 
@@ -123,12 +121,34 @@ def font_face_css() -> str:
 
 
 @cache
-def _cmap(path: Path, index: int) -> frozenset[int]:
-    if path.suffix == ".ttc":
-        font = TTCollection(str(path), lazy=True).fonts[index]
-    else:
-        font = TTFont(str(path), lazy=True)
-    return frozenset(font.getBestCmap() or ())
+def _hb_face(path: Path, index: int) -> object:
+    import uharfbuzz as hb
+
+    return hb.Face(hb.Blob.from_file_path(str(path)), index)
+
+
+@cache
+def cmap(path: Path, index: int = 0) -> frozenset[int]:
+    """The code points a face maps (HarfBuzz reads it in microseconds; fontTools took 1.2 s for the
+    CJK collection)."""
+    return frozenset(_hb_face(path, index).unicodes)
+
+
+@cache
+def subset(path: Path, index: int, chars: frozenset[int]) -> bytes:
+    """A face cut down to ``chars`` by HarfBuzz's subsetter (5 ms for a CJK face where fontTools took
+    seconds). Every name record is kept, the OFL licence among them; the bytes depend only on the
+    font and the characters."""
+    import uharfbuzz as hb
+
+    spec = hb.SubsetInput()
+    for cp in sorted(chars):
+        spec.unicode_set.add(cp)
+    names = spec.sets(hb.SubsetInputSets.NAME_ID)
+    for name_id in range(256):
+        names.add(name_id)
+    spec.sets(hb.SubsetInputSets.NAME_LANG_ID).invert()
+    return hb.subset(_hb_face(path, index), spec).blob.data
 
 
 def _ignorable(ch: str) -> bool:
@@ -144,7 +164,7 @@ def missing_glyphs(text: str, role: str, bold: bool = False, italic: bool = Fals
     candidates = [f for f in stack.faces if f.weight == weight and f.style == style] or list(stack.faces)
     candidates += [f for f in stack.faces if f.path.suffix == ".ttc" or "Arabic" in f.family]
     chars = sorted({ch for ch in text if not _ignorable(ch)})
-    covered = [_cmap(f.path, f.index) for f in candidates]
+    covered = [cmap(f.path, f.index) for f in candidates]
     return [ch for ch in chars if not any(ord(ch) in c for c in covered)]
 
 
