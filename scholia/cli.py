@@ -7,6 +7,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from . import archive
 from .options import FORMATS, BuildError, BuildOptions
 from .recipe import read_recipe
 
@@ -87,6 +88,8 @@ def parser(full: bool = True) -> argparse.ArgumentParser:
     c.add_argument("--layer", action="append", type=Path, default=[], help="check this annotation layer too")
     c.add_argument("--format", dest="output", choices=("text", "github"), default="text",
                    help="'github' adds GitHub Actions annotations (::error file=...,line=...::)")
+    archive.add_archive_parser(sub, _dir_arg)
+    archive.add_verify_parser(sub)
     if full:
         from .annotate import newnote, reanchor, stats, webanno
 
@@ -176,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         p.print_help()
         return 2
-    core = {"check": cmd_check, "build": cmd_build, "serve": cmd_serve}
+    core = {"check": cmd_check, "build": cmd_build, "serve": cmd_serve, "archive": archive.run_archive,
+            "verify-archive": archive.run_verify}
     if args.command in core:
         return core[args.command](args)
     from .annotate import newnote, reanchor, stats, webanno

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 FORMAT = "scholia-provenance/1"
 EDITION_TREES = ("source", "annotations")  # the edition's own inputs, relative to its root
-EDITION_KEYS = ("title", "subtitle", "author", "date", "language", "identifier", "version", "slug")
+EDITION_KEYS = ("title", "subtitle", "author", "editors", "date", "language", "identifier", "version", "slug")
 TOOL_DIR = Path(__file__).resolve().parent.parent
 
 # Python distributions whose code or data ends up in the bytes of an output.
@@ -243,7 +243,7 @@ class Provenance:
     @cached_property
     def record(self) -> dict[str, object]:
         ctx = self.ctx
-        meta = {k: getattr(self.metadata, k) for k in EDITION_KEYS if getattr(self.metadata, k, "")}
+        meta = {k: v if isinstance(v, str) else list(v) for k in EDITION_KEYS if (v := getattr(self.metadata, k, ""))}
         return {
             "format": FORMAT,
             "edition": meta,
