@@ -52,7 +52,8 @@ def make_edition(times: int, dest: Path) -> tuple[int, int]:
             return f"\n{roman(n)}. "
         copy = re.sub(r"\n(I|II|III|IV|V|VI|VII|VIII|IX|X)\. ", renumber, "\n" + text)
         if k:
-            copy = copy.replace(" Preface\n", f"Preface {k + 1}\n", 1).replace("\nConclusion\n", f"\nConclusion {k + 1}\n")
+            copy = copy.replace(" Preface\n", f"Preface {k + 1}\n", 1)
+            copy = copy.replace("\nConclusion\n", f"\nConclusion {k + 1}\n")
         copies.append(copy.lstrip("\n"))
     (dest / "source" / ed.metadata.text).write_text("\n\n\n".join(copies), encoding="utf-8")
     edition_toml = (dest / "source" / "edition.toml").read_text(encoding="utf-8")
