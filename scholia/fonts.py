@@ -10,6 +10,7 @@ Used by the PDF writer and by the EPUB writer (which embeds the same files).
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -188,3 +189,74 @@ def allowed_pdf_fonts() -> set[str]:
         for f in s.faces:
             names.add(f.family.replace(" ", ""))
     return names
+
+
+# ---------------------------------------------------------------- fonts for EPUB and web pages
+
+FALLBACK_FACES = (  # (role, family, weight, style, fontconfig pattern) when scholia.fonts has no fonts
+    ("text", "DejaVu Serif", 400, "normal", "DejaVu Serif:style=Book"),
+    ("text", "DejaVu Serif", 700, "normal", "DejaVu Serif:style=Bold"),
+    ("text", "DejaVu Serif", 400, "italic", "DejaVu Serif:style=Italic"),
+    ("text", "DejaVu Serif", 700, "italic", "DejaVu Serif:style=Bold Italic"),
+    ("note", "DejaVu Sans", 400, "normal", "DejaVu Sans:style=Book"),
+    ("note", "DejaVu Sans", 700, "normal", "DejaVu Sans:style=Bold"),
+    ("note", "DejaVu Sans", 400, "italic", "DejaVu Sans:style=Oblique"),
+    ("note", "DejaVu Sans", 700, "italic", "DejaVu Sans:style=Bold Oblique"),
+)
+WEB_WEIGHTS = (400, 700)  # the weights the stylesheet uses (regular, bold)
+
+
+@dataclass(frozen=True)
+class FontFace:
+    role: str  # "text" or "note"
+    family: str
+    weight: int
+    style: str
+    path: Path
+    index: int = 0  # face number in a .ttc collection
+
+
+def web_faces() -> tuple[dict[str, list[str]], list[FontFace]]:
+    """The edition's open-licensed fonts in the weights EPUB and web pages use (regular, bold), or
+    the system's DejaVu when those are not installed: (families of each role, faces)."""
+    try:
+        stacks_ = stacks()
+        faces = [FontFace(role, f.family, f.weight, f.style, f.path, f.index)
+                 for role, stack in sorted(stacks_.items()) for f in stack.faces if f.weight in WEB_WEIGHTS]
+        return {role: list(stack.families) for role, stack in stacks_.items()}, faces
+    except Exception:  # noqa: BLE001 -- fonts missing or module absent: fall back, the EPUB stays valid
+        pass
+    found: list[FontFace] = []
+    for role, family, weight, style, pattern in FALLBACK_FACES:
+        try:
+            path = subprocess.run(["fc-match", "-f", "%{file}", pattern], capture_output=True, text=True,
+                                  timeout=20, check=False).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            break
+        if path and Path(path).is_file() and path.lower().endswith((".ttf", ".otf")):
+            found.append(FontFace(role, family, weight, style, Path(path)))
+    return {role: sorted({f.family for f in found if f.role == role}) for role in ("text", "note")}, found
+
+
+def embed(faces: list[FontFace], families: dict[str, list[str]], text: str) -> list[tuple[FontFace, bytes]]:
+    """Subsets of the faces for the characters of ``text``: each role's first family gets every character
+    it has (and basic Latin); the fallback families (other scripts) only what the first one lacks, and
+    are left out when the text needs nothing from them."""
+    used = {ord(c) for c in text if not c.isspace()} | set(range(0x20, 0x7F))
+    cmaps = {face: cmap(face.path, face.index) for face in faces}
+    primary: dict[str, set[int]] = {}
+    for face in faces:
+        if families.get(face.role) and face.family == families[face.role][0] and face.style == "normal":
+            primary.setdefault(face.role, set()).update(cmaps[face])
+    wants: dict[tuple[Path, int], set[int]] = {}  # one file may serve both roles (a shared fallback)
+    for face in faces:
+        is_primary = bool(families.get(face.role)) and face.family == families[face.role][0]
+        want = used & cmaps[face] if is_primary else (used - primary.get(face.role, set())) & cmaps[face]
+        wants.setdefault((face.path, face.index), set()).update(want)
+    out, done = [], set()
+    for face in faces:
+        key = (face.path, face.index)
+        if wants[key] and key not in done:
+            done.add(key)
+            out.append((face, subset(face.path, face.index, frozenset(wants[key]))))
+    return out

@@ -9,12 +9,10 @@ import html
 import io
 import posixpath
 import re
-import subprocess
 import textwrap
 import uuid
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from lxml import etree
 from lxml import html as lxml_html
@@ -33,17 +31,6 @@ _NOTE_OPEN, _NOTE_CLOSE = "\ue010", "\ue011"
 _MARKERS = re.compile(f"{_NOTE_OPEN}(\\d+){_NOTE_CLOSE}")
 _ROLES = {"editor": "edt", "editors": "edt", "annotator": "ann", "author": "aut", "translator": "trl",
           "reviewer": "rev", "compiler": "com", "contributor": "ctb"}
-_FALLBACK_FACES = (  # (role, family, weight, style, fontconfig pattern) when scholia.fonts has no fonts
-    ("text", "DejaVu Serif", 400, "normal", "DejaVu Serif:style=Book"),
-    ("text", "DejaVu Serif", 700, "normal", "DejaVu Serif:style=Bold"),
-    ("text", "DejaVu Serif", 400, "italic", "DejaVu Serif:style=Italic"),
-    ("text", "DejaVu Serif", 700, "italic", "DejaVu Serif:style=Bold Italic"),
-    ("note", "DejaVu Sans", 400, "normal", "DejaVu Sans:style=Book"),
-    ("note", "DejaVu Sans", 700, "normal", "DejaVu Sans:style=Bold"),
-    ("note", "DejaVu Sans", 400, "italic", "DejaVu Sans:style=Oblique"),
-    ("note", "DejaVu Sans", 700, "italic", "DejaVu Sans:style=Bold Oblique"),
-)
-_WEIGHTS = (400, 700)  # the weights the stylesheet uses (regular, bold)
 
 
 @dataclass
@@ -67,16 +54,6 @@ class _Doc:
     text: str
     properties: str = ""
     ids: set[str] = field(default_factory=set)
-
-
-@dataclass(frozen=True)
-class FontFace:
-    role: str  # "text" or "note"
-    family: str
-    weight: int
-    style: str
-    path: Path
-    index: int = 0  # face number in a .ttc collection
 
 
 # ---------------------------------------------------------------- markup helpers
@@ -145,54 +122,6 @@ def block_xhtml(block: Block, notes: list[RenderedNote], breaks: list[tuple[int,
 
 
 # ---------------------------------------------------------------- fonts
-
-
-def font_faces() -> tuple[dict[str, list[str]], list[FontFace]]:
-    """The print edition's open-licensed fonts (``scholia.fonts``) in the weights the EPUB uses, or
-    the system's DejaVu when those are not installed: (families of each role, faces)."""
-    try:
-        from .. import fonts
-
-        stacks = fonts.stacks()
-        faces = [FontFace(role, f.family, f.weight, f.style, f.path, f.index)
-                 for role, stack in sorted(stacks.items()) for f in stack.faces if f.weight in _WEIGHTS]
-        return {role: list(stack.families) for role, stack in stacks.items()}, faces
-    except Exception:  # noqa: BLE001 -- fonts missing or module absent: fall back, the EPUB stays valid
-        pass
-    found: list[FontFace] = []
-    for role, family, weight, style, pattern in _FALLBACK_FACES:
-        try:
-            path = subprocess.run(["fc-match", "-f", "%{file}", pattern], capture_output=True, text=True,
-                                  timeout=20, check=False).stdout.strip()
-        except (OSError, subprocess.TimeoutExpired):
-            break
-        if path and Path(path).is_file() and path.lower().endswith((".ttf", ".otf")):
-            found.append(FontFace(role, family, weight, style, Path(path)))
-    return {role: sorted({f.family for f in found if f.role == role}) for role in ("text", "note")}, found
-
-
-def embed_fonts(faces: list[FontFace], families: dict[str, list[str]], text: str) -> list[tuple[FontFace, bytes]]:
-    """Subsets of the faces for the characters of ``text``: each role's first family gets every character
-    it has (and basic Latin); the fallback families (other scripts) only what the first one lacks, and
-    are left out when the text needs nothing from them."""
-    used = {ord(c) for c in text if not c.isspace()} | set(range(0x20, 0x7F))
-    cmaps = {face: fonts.cmap(face.path, face.index) for face in faces}
-    primary: dict[str, set[int]] = {}
-    for face in faces:
-        if families.get(face.role) and face.family == families[face.role][0] and face.style == "normal":
-            primary.setdefault(face.role, set()).update(cmaps[face])
-    wants: dict[tuple[Path, int], set[int]] = {}  # one file may serve both roles (a shared fallback)
-    for face in faces:
-        is_primary = bool(families.get(face.role)) and face.family == families[face.role][0]
-        want = used & cmaps[face] if is_primary else (used - primary.get(face.role, set())) & cmaps[face]
-        wants.setdefault((face.path, face.index), set()).update(want)
-    out, done = [], set()
-    for face in faces:
-        key = (face.path, face.index)
-        if wants[key] and key not in done:
-            done.add(key)
-            out.append((face, fonts.subset(face.path, face.index, frozenset(wants[key]))))
-    return out
 
 
 # ---------------------------------------------------------------- the writer
@@ -356,7 +285,7 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
     if edition.contributors or model["note_authors"]:
         render("contributors.xhtml.j2", "contributors", "text/contributors.xhtml", "Contributors",
                contributor_names=names)
-    families, faces = font_faces()
+    families, faces = fonts.web_faces()
     render("colophon.xhtml.j2", "colophon", "text/colophon.xhtml", "Colophon",
            fonts=[fams[0] for _, fams in sorted(families.items()) if fams])
 
@@ -388,7 +317,7 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
     items: list[Item] = []
     face_rules = []
     seen: set[str] = set()
-    for face, data in embed_fonts(faces, families, all_text):
+    for face, data in fonts.embed(faces, families, all_text):
         suffix = ".otf" if data[:4] == b"OTTO" else ".ttf"
         stem = re.sub(r"[^A-Za-z0-9]+", "", face.family)
         name = f"fonts/{stem}-{face.weight}{'-italic' if face.style == 'italic' else ''}{suffix}"
