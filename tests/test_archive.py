@@ -268,3 +268,28 @@ def test_bagging_date_defaults_to_today(monkeypatch):
     info = bag_info({"edition": {"title": "T", "identifier": "urn:x", "editors": ["A", "B"]}})
     assert info["Bagging-Date"] == dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     assert info["Source-Organization"] == "A, B" and info["External-Identifier"] == "urn:x"
+
+
+def test_an_edition_profile_can_ask_for_pdf_ua1(tmp_path):
+    """The accessible reading edition: an edition's own profile over the a4 layout, as PDF/UA-1."""
+    from tests.conftest import FIXTURES
+
+    edition = tmp_path / "edition"
+    shutil.copytree(FIXTURES / "gettysburg", edition)
+    (edition / "styles" / "profiles").mkdir(parents=True)
+    (edition / "styles" / "profiles" / "accessible.toml").write_text(
+        'css = "a4.css"\nlayout = "a4"\npdf_variant = "pdf/ua-1"\npdf_tags = true\n', encoding="utf-8")
+    (edition / "styles" / "profiles" / "bad.toml").write_text('css = "a4.css"\npdf_variant = "pdf/z"\n')
+    env = {"SOURCE_DATE_EPOCH": EPOCH}
+    run = run_cli("build", str(edition), "--out", str(tmp_path / "out"), "--format", "pdf", "--profile", "accessible",
+                  "--include-drafts", env=env)
+    assert run.returncode == 0, run.stderr
+    with pikepdf.open(next((tmp_path / "out").glob("*.pdf"))) as doc:
+        meta = doc.open_metadata()
+        assert meta["pdfuaid:part"] == "1" and "pdfaid:part" not in meta
+        assert meta["dc:title"] == str(doc.docinfo["/Title"])
+        assert "/StructTreeRoot" in doc.Root and bool(doc.Root.ViewerPreferences.DisplayDocTitle)
+        assert str(doc.Root.Lang) and "/AF" not in doc.Root
+    bad = run_cli("build", str(edition), "--out", str(tmp_path / "bad"), "--format", "pdf", "--profile", "bad",
+                  env=env)
+    assert bad.returncode == 1 and "pdf_variant must be one of" in bad.stderr
