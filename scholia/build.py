@@ -145,7 +145,7 @@ def produce(root: Path, options: BuildOptions) -> dict[str, bytes]:
     return produced
 
 
-def build(root: Path, options: BuildOptions, use_cache: bool = True) -> list[Path]:
+def build(root: Path, options: BuildOptions) -> list[Path]:
     """Write every requested format; on any failure, the previous outputs stay as they were.
     Unchanged inputs are answered from the cache with the bytes a fresh build would give."""
     root = root.resolve()
@@ -154,7 +154,7 @@ def build(root: Path, options: BuildOptions, use_cache: bool = True) -> list[Pat
         raise BuildError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     outputs = None
     key = ""
-    if use_cache:
+    if options.cache:
         with stage("cache look-up"):
             key = cache.build_key(root, options, build_date(root).isoformat())
             outputs = cache.load(key)

@@ -73,7 +73,7 @@ def build_key(root: Path, options: BuildOptions, build_date: str) -> str:
             h.update(f"{path.relative_to(folder)}\0".encode())
             h.update(hashlib.sha256(path.read_bytes()).digest())
         h.update(f"\0{folder}\1".encode())
-    settings = {k: str(v) for k, v in asdict(options).items() if k != "out"}
+    settings = {k: str(v) for k, v in asdict(options).items() if k not in ("out", "cache")}
     h.update(json.dumps({"options": settings, "date": build_date, "versions": _versions(),
                          "fonts": _font_stamp(), "env": os.environ.get("SCHOLIA_PANDOC", ""),
                          "provenance": provenance.cache_stamp()},
@@ -120,5 +120,29 @@ def store(key: str, outputs: dict[str, bytes]) -> None:
                          key=lambda p: p.stat().st_mtime, reverse=True)
         for old in entries[KEEP:]:
             shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        pass
+
+
+def _hint_path(name: str) -> Path:
+    return cache_dir() / "hints" / (hashlib.sha256(name.encode()).hexdigest() + ".json")
+
+
+def load_hint(name: str) -> object | None:
+    """What an earlier build learnt that may shorten this one (a guess that the caller verifies;
+    it never decides an output byte)."""
+    try:
+        return json.loads(_hint_path(name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def store_hint(name: str, value: object) -> None:
+    path = _hint_path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(value, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
     except OSError:
         pass

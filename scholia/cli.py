@@ -131,6 +131,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
         return 2
     given = {k: v for k, v in vars(args).items() if k in BUILD_FIELDS and v is not None}
+    if args.no_cache:
+        given["cache"] = False
     if "layers" in given:
         given["layers"] = tuple(given["layers"])
     try:
@@ -144,7 +146,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     with recording(progress=sys.stderr.isatty() and not args.quiet) as recorder:
         try:
-            written = build(root, options, use_cache=not args.no_cache)
+            written = build(root, options)
         except BuildError as exc:
             print(f"make_edition.py: build failed, previous outputs left as they were:\n{exc}", file=sys.stderr)
             return 1

@@ -21,10 +21,11 @@ from markupsafe import Markup
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import NameObject
 
-from .. import fonts
+from .. import cache, fonts
 from ..build import BuildError, Context
 from ..fetcher import RefusedURL, SafeFetcher
 from ..render import Rendered, RenderedNote, block_runs_html, initials
+from ..timing import stage
 from .common import page_model
 
 LEMMA_MAX = 60  # longer lemmas are not repeated in the note (the underline shows the span)
@@ -214,7 +215,8 @@ def build_html(rendered: Rendered, ctx: Context, profile: Profile, sides: dict[s
 def _render(page: str, ctx: Context, fetcher: SafeFetcher) -> weasyprint.Document:
     base = (ctx.style_dirs[0] if ctx.style_dirs else Path.cwd()).resolve().as_uri() + "/"
     try:
-        return weasyprint.HTML(string=page, base_url=base, url_fetcher=fetcher, media_type="print").render()
+        with stage("layout PDF"):
+            return weasyprint.HTML(string=page, base_url=base, url_fetcher=fetcher, media_type="print").render()
     except RefusedURL as exc:
         raise BuildError(f"PDF: {exc}") from None
 
@@ -245,11 +247,19 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
     prof = effective_profile(ctx, profile, paper, notes)
     check_fonts(rendered)
     fetcher = SafeFetcher([*ctx.style_dirs, *fonts.font_dirs()])
+    sidenotes = prof.notes == "sidenotes" and not ctx.options.notes_only
+    # With footnotes, the side of a page moves only the (out-of-flow) paragraph numbers, so pages break
+    # the same whatever sides are assumed and the settled layout is unique: the sides an earlier build
+    # settled on are a safe first guess (checked below), and usually spare the second pass.
+    hint_name = f"pdf-sides:{ctx.root}:{key}:{ctx.options.select}:{ctx.options.notes_only}:{ctx.options.no_notes}"
+    use_hint = ctx.options.cache and not sidenotes
+    hint = cache.load_hint(hint_name) if use_hint else None
     sides: dict[str, str] | None = None
     footnoted: set[int] = set()
+    if isinstance(hint, dict):
+        sides = {b.id: str(hint.get(b.id, "recto")) for b in rendered.edition.blocks}
     doc = None
     passes = 0
-    sidenotes = prof.notes == "sidenotes" and not ctx.options.notes_only
     limit = MAX_SIDENOTE_PASSES if sidenotes else MAX_PASSES
     for passes in range(1, limit + 2):
         doc = _render(build_html(rendered, ctx, prof, sides, footnoted), ctx, fetcher)
@@ -263,6 +273,8 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
             raise BuildError(f"PDF: the {prof.name} profile could not place notes {sorted(bad)} in the margin")
         sides, footnoted = new_sides, footnoted | bad
     assert doc is not None
+    if use_hint and sides:
+        cache.store_hint(hint_name, sides)
     anchors = _anchor_pages(doc)
     first = rendered.edition.parts[0].id if rendered.edition.parts else ""
     result = Layout(doc, prof, anchors.get(first, 0), anchors, footnoted, passes, fetcher)
