@@ -241,9 +241,6 @@ def add_verify_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_archive(args: argparse.Namespace) -> int:
     root = args.dir.resolve()
-    if not root.is_dir():
-        print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
-        return 2
     options = BuildOptions(include_drafts=args.include_drafts, statuses=args.statuses, csl=args.csl)
     try:
         bag = make_archive(root, args.out, options, args.organization)

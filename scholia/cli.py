@@ -16,8 +16,16 @@ BUILD_FIELDS = {f.name for f in fields(BuildOptions)}
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _edition_dir(value: str) -> Path:
+    """An existing folder (checked once here for every command, exit 2 when it is not)."""
+    path = Path(value)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no such edition folder: {value}")
+    return path
+
+
 def _dir_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", nargs="?", type=Path, default=DEFAULT_ROOT,
+    parser.add_argument("dir", nargs="?", type=_edition_dir, default=DEFAULT_ROOT,
                         help="the edition folder (with source/ and annotations/); "
                         "default: the repository's own edition")
 
@@ -108,9 +116,6 @@ def _github(d) -> str:
 
 def cmd_check(args: argparse.Namespace) -> int:
     root = args.dir.resolve()
-    if not root.is_dir():
-        print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
-        return 2
     from .load import LoadOptions, load_edition
 
     loaded = load_edition(root, LoadOptions(layers=tuple(args.layer)))
@@ -127,9 +132,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     root = args.dir.resolve()
-    if not root.is_dir():
-        print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
-        return 2
     given = {k: v for k, v in vars(args).items() if k in BUILD_FIELDS and v is not None}
     if args.no_cache:
         given["cache"] = False
@@ -161,9 +163,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
     root = args.dir.resolve()
-    if not root.is_dir():
-        print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
-        return 2
     serve(root, BuildOptions(include_drafts=args.include_drafts, csl=args.csl or "chicago-author-date"),
           port=args.port)
     return 0

@@ -168,9 +168,6 @@ def add_parser(sub: argparse._SubParsersAction, dir_arg) -> None:
 
 def run(args: argparse.Namespace) -> int:
     root = args.dir.resolve()
-    if not root.is_dir():
-        print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
-        return 2
     authors = tuple(args.author) or tuple(a for a in (_git_user(root),) if a)
     try:
         path = new_note(root, args.words, args.type, authors, tuple(args.tag), args.paragraph, args.occurrence,

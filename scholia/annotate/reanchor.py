@@ -404,9 +404,6 @@ def add_parser(sub: argparse._SubParsersAction, dir_arg) -> None:
 
 def run(args: argparse.Namespace) -> int:
     root = args.dir.resolve()
-    if not root.is_dir():
-        print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
-        return 2
     try:
         report = reanchor(root, args.old, args.dry_run)
     except (ReanchorError, OSError, UnicodeDecodeError) as exc:

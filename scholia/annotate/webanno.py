@@ -397,9 +397,6 @@ def add_import_parser(sub: argparse._SubParsersAction, dir_arg) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     root = args.dir.resolve()
-    if not root.is_dir():
-        print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
-        return 2
     try:
         collection, skipped = export_collection(root)
     except AnnotationError as exc:
@@ -418,9 +415,6 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     root = args.dir.resolve()
-    if not root.is_dir():
-        print(f"make_edition.py: error: no such edition folder: {args.dir}", file=sys.stderr)
-        return 2
     try:
         raw = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
         data = json.loads(raw)
