@@ -137,8 +137,6 @@ def _calls(page) -> list[int]:
     return numbers
 
 
-@pytest.mark.xfail(reason="WeasyPrint 70 neither splits a footnote nor, when its call is on a page's first line, "
-                   "holds the call back: such a note moves to the next page (see the report)", strict=False)
 def test_each_note_stands_on_the_page_of_its_call(wp: Built):
     called = {}
     for i in wp.body:

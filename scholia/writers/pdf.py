@@ -31,6 +31,7 @@ from .common import page_model
 LEMMA_MAX = 60  # longer lemmas are not repeated in the note (the underline shows the span)
 MAX_PASSES = 3
 MAX_SIDENOTE_PASSES = 6
+MAX_FOOTNOTE_PASSES = 8  # footnotes: each pass may move a page break up to keep notes with their calls
 
 
 PAPERS = {"a4": "A4", "letter": "letter", "a5": "A5"}  # --paper → CSS page size
@@ -65,6 +66,7 @@ class Layout:
     footnoted: set[int] = field(default_factory=set)  # sidenote profile: notes set as footnotes instead
     passes: int = 1
     fetcher: SafeFetcher | None = None
+    breaks: frozenset[str] = frozenset()  # blocks set at a page top to keep footnotes with their calls
 
 
 def load_profile(ctx: Context, name: str) -> Profile:
@@ -174,9 +176,10 @@ def _lemma_text(rn: RenderedNote, limit: int = 90) -> str:
 
 
 def build_html(rendered: Rendered, ctx: Context, profile: Profile, sides: dict[str, str] | None = None,
-               footnoted: set[int] | None = None) -> str:
+               footnoted: set[int] | None = None, breaks: frozenset[str] = frozenset()) -> str:
     """The print edition's HTML. ``sides`` gives each paragraph's page side ('recto'/'verso') from a
-    previous pass; ``footnoted`` lists notes that the sidenote profile sets as footnotes. With
+    previous pass; ``footnoted`` lists notes that the sidenote profile sets as footnotes; ``breaks``
+    the ids of blocks that start a page (so that a footnote can stand on its call's page). With
     endnotes, the text carries linked calls and each chapter closes with its notes; with
     ``--notes-only`` the chapters hold only their notes, each with its lemma."""
     footnoted = footnoted or set()
@@ -203,7 +206,7 @@ def build_html(rendered: Rendered, ctx: Context, profile: Profile, sides: dict[s
     tags = [t for t, _ in Counter(t for rn in rendered.notes for t in rn.note.tags).most_common(12)]
     page = ctx.env.get_template("pdf.html.j2").render(
         css=Markup(ctx.style_file("css/print.css").read_text(encoding="utf-8")),
-        profile_css=Markup(profile.css), font_css=Markup(font_css),
+        profile_css=Markup(profile.css + _break_css(breaks)), font_css=Markup(font_css),
         mode=profile.mode, sides=sides or {}, no_notes=ctx.options.no_notes, paper=profile.paper,
         lemma_text=_lemma_text,
         keywords=["annotated edition", meta.author, *tags], date_long=_date_long(meta.date),
@@ -234,6 +237,88 @@ def _sides(anchor_pages: dict[str, int], rendered: Rendered) -> dict[str, str]:
     return {b.id: ("recto" if anchor_pages.get(b.id, 0) % 2 == 0 else "verso") for b in rendered.edition.blocks}
 
 
+def _break_css(breaks: frozenset[str]) -> str:
+    """A page break before each element whose id is in ``breaks`` (its top margin dropped, as at any
+    page top)."""
+    sel = (b.replace("\\", "\\\\").replace('"', '\\"') for b in sorted(breaks))
+    return "".join(f'\n[id="{b}"] {{ break-before: page; margin-top: 0; }}' for b in sel)
+
+
+def _stray_footnotes(doc: weasyprint.Document) -> dict[int, tuple[int, float]]:
+    """Footnotes that do not stand on the page of their call: note number → (call's page, call's y)."""
+    from weasyprint.formatting_structure.boxes import FootnoteAreaBox
+
+    calls: dict[int, tuple[int, float]] = {}
+    feet: dict[int, int] = {}
+    for i, page in enumerate(doc.pages):
+        for box in _walk(page._page_box):
+            if isinstance(box, FootnoteAreaBox):
+                for note in box.children:
+                    ident = note.element.get("id", "") if getattr(note, "element", None) is not None else ""
+                    if re.fullmatch(r"n\d+", ident):
+                        feet.setdefault(int(ident[1:]), i)
+            elif (getattr(box, "element_tag", None) or "").endswith("::footnote-call"):
+                ident = box.element.get("id", "")
+                if re.fullmatch(r"n\d+", ident):
+                    calls.setdefault(int(ident[1:]), (i, box.position_y))
+    return {n: call for n, call in calls.items() if feet.get(n) != call[0]}
+
+
+def _footnote_breaks(doc: weasyprint.Document, anchors: dict[str, int], block_ids: set[str],
+                     breaks: frozenset[str]) -> frozenset[str]:
+    """Where to break pages so that each stray footnote can stand on its call's page.
+
+    WeasyPrint 70 does not split a footnote, and when a later paragraph on the call's page could
+    otherwise leave a single line (orphans), it moves the page's last footnotes on instead of the
+    paragraph. So the page is made to end earlier: before the last block that starts after the call
+    on that page (a heading just above it goes with it); a next pass moves the break up one more
+    block if that was not enough. If no block starts after the call, the break goes before the block
+    holding the call. A note whose break is already in ``breaks`` is left as it is (no loop)."""
+    from weasyprint.formatting_structure.boxes import BlockBox
+
+    stray = _stray_footnotes(doc)
+    if not stray:
+        return frozenset()
+    flow: dict[int, list[tuple[str, str, float]]] = {}  # page → (block id, tag, top) in document order
+    for i in sorted({page for page, _ in stray.values()}):
+        items: list[tuple[str, str, float]] = []
+        for box in _walk(doc.pages[i]._page_box):
+            el = getattr(box, "element", None)
+            ident = el.get("id", "") if el is not None else ""
+            if (ident in block_ids and isinstance(box, BlockBox)
+                    and not any(ident == b for b, _, _ in items)):
+                items.append((ident, box.element_tag, box.position_y))
+        flow[i] = items
+    out: set[str] = set()
+    for _, (page, y) in sorted(stray.items()):
+        items = flow[page]
+        after = [k for k, (b, _, top) in enumerate(items) if top > y + 0.5 and anchors.get(b) == page]
+        holding = [k for k, (_, _, top) in enumerate(items) if top <= y + 0.5]
+        if after:
+            k = after[-1]
+            while k - 1 in after and items[k - 1][1] in ("h2", "h3"):
+                k -= 1
+        elif holding:
+            k = holding[-1]
+        else:
+            continue
+        if items[k][0] not in breaks:
+            out.add(items[k][0])
+    return frozenset(out)
+
+
+def _layout_digest(rendered: Rendered, ctx: Context, prof: Profile) -> str:
+    """What the footnote breaks depend on: the print HTML of a first pass, the libraries, the fonts
+    and this writer's code (which chooses the breaks)."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256(build_html(rendered, ctx, prof).encode())
+    h.update(json.dumps([cache._versions(), cache._font_stamp()], sort_keys=True).encode())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()
+
+
 def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "", notes: str = "") -> Layout:
     """Typeset the print edition (cached per profile, paper and notes placement in ``ctx.shared``).
 
@@ -249,35 +334,50 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
     fetcher = SafeFetcher([*ctx.style_dirs, *fonts.font_dirs()])
     sidenotes = prof.notes == "sidenotes" and not ctx.options.notes_only
     # With footnotes, the side of a page moves only the (out-of-flow) paragraph numbers, so pages break
-    # the same whatever sides are assumed and the settled layout is unique: the sides an earlier build
-    # settled on are a safe first guess (checked below), and usually spare the second pass.
+    # the same whatever sides are assumed: the sides an earlier build settled on are a safe first guess
+    # (checked below), and usually spare the second pass. Page breaks that keep footnotes with their
+    # calls (``_footnote_breaks``) do move text; they are found pass by pass from none, and an earlier
+    # build's breaks are reused only for the very same first-pass HTML (they are what this build would
+    # find again), so a warm build gives the bytes of a cold one.
     hint_name = f"pdf-sides:{ctx.root}:{key}:{ctx.options.select}:{ctx.options.notes_only}:{ctx.options.no_notes}"
     use_hint = ctx.options.cache and not sidenotes
+    fix_footnotes = prof.mode == "fn" and not ctx.options.notes_only and not ctx.options.no_notes
     hint = cache.load_hint(hint_name) if use_hint else None
+    digest = _layout_digest(rendered, ctx, prof) if use_hint and fix_footnotes else ""
     sides: dict[str, str] | None = None
     footnoted: set[int] = set()
+    breaks: frozenset[str] = frozenset()
     if isinstance(hint, dict):
-        sides = {b.id: str(hint.get(b.id, "recto")) for b in rendered.edition.blocks}
+        hinted = hint.get("sides") if isinstance(hint.get("sides"), dict) else hint
+        sides = {b.id: str(hinted.get(b.id, "recto")) for b in rendered.edition.blocks}
+        if digest and hint.get("digest") == digest and isinstance(hint.get("breaks"), list):
+            breaks = frozenset(str(b) for b in hint["breaks"])
+    block_ids = {b.id for b in rendered.edition.blocks}
     doc = None
     passes = 0
-    limit = MAX_SIDENOTE_PASSES if sidenotes else MAX_PASSES
+    settled = True
+    limit = MAX_SIDENOTE_PASSES if sidenotes else MAX_FOOTNOTE_PASSES if fix_footnotes else MAX_PASSES
     for passes in range(1, limit + 2):
-        doc = _render(build_html(rendered, ctx, prof, sides, footnoted), ctx, fetcher)
-        new_sides = _sides(_anchor_pages(doc), rendered)
+        doc = _render(build_html(rendered, ctx, prof, sides, footnoted, breaks), ctx, fetcher)
+        anchors = _anchor_pages(doc)
+        new_sides = _sides(anchors, rendered)
         bad = _overfull_sidenotes(doc) if sidenotes else set()
-        if new_sides == sides and not bad:
+        more = _footnote_breaks(doc, anchors, block_ids, breaks) if fix_footnotes else frozenset()
+        if more and passes >= limit:  # not settled: no more breaks, only the sides may still change
+            settled, more = False, frozenset()
+        if new_sides == sides and not bad and not more:
             break
-        if passes == limit:  # not settled: every note from the first bad one on becomes a footnote
+        if sidenotes and passes == limit:  # not settled: every note from the first bad one on becomes a footnote
             bad |= {rn.number for rn in rendered.notes if rn.number >= min(bad, default=len(rendered.notes) + 1)}
         elif passes > limit:
             raise BuildError(f"PDF: the {prof.name} profile could not place notes {sorted(bad)} in the margin")
-        sides, footnoted = new_sides, footnoted | bad
+        sides, footnoted, breaks = new_sides, footnoted | bad, breaks | more
     assert doc is not None
     if use_hint and sides:
-        cache.store_hint(hint_name, sides)
+        cache.store_hint(hint_name, {"sides": sides, "digest": digest if settled else "", "breaks": sorted(breaks)})
     anchors = _anchor_pages(doc)
     first = rendered.edition.parts[0].id if rendered.edition.parts else ""
-    result = Layout(doc, prof, anchors.get(first, 0), anchors, footnoted, passes, fetcher)
+    result = Layout(doc, prof, anchors.get(first, 0), anchors, footnoted, passes, fetcher, breaks)
     ctx.shared[key] = result
     return result
 
