@@ -1,5 +1,6 @@
 """The print edition: HTML from ``pdf.html.j2`` + ``print.css`` + a page profile, typeset by WeasyPrint
-through a fetcher that reads only the style and font folders, then page labels added with pypdf.
+through a fetcher that reads only the style and font folders; page labels, and for archival profiles
+the XMP packet and the attached sources, are written in the same pass by WeasyPrint's finisher.
 
 ``layout(rendered, ctx, profile)`` gives the laid-out ``weasyprint.Document`` (cached in ``ctx.shared``)
 so that the EPUB writer can find where each printed page begins: paragraphs keep their ``Block.id``.
@@ -18,8 +19,7 @@ from pathlib import Path
 
 import weasyprint
 from markupsafe import Markup
-from pypdf import PdfReader, PdfWriter
-from pypdf.generic import NameObject
+from pypdf import PdfReader
 
 from .. import cache, fonts
 from ..build import BuildError, Context
@@ -452,21 +452,6 @@ def _overfull_sidenotes(doc: weasyprint.Document) -> set[int]:
             if b.y < a.bottom - 0.5 and not (b.x >= a.x + a.width or a.x >= b.x + b.width):
                 bad.add(b.number)
     return bad
-
-
-def _add_page_labels(data: bytes, front_pages: int) -> bytes:
-    """Page labels i, ii, iii… for the front matter and 1, 2, 3… from the first chapter on."""
-    reader = PdfReader(io.BytesIO(data))
-    writer = PdfWriter(clone_from=reader)
-    total = len(writer.pages)
-    if front_pages > 0:
-        writer.set_page_label(0, front_pages - 1, "/r", start=1)
-    if front_pages < total:
-        writer.set_page_label(front_pages, total - 1, "/D", start=1)
-    writer._root_object[NameObject("/PageMode")] = NameObject("/UseOutlines")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def check_embedded_fonts(data: bytes) -> None:
