@@ -85,6 +85,16 @@ class Block:
         """The text without the leading and trailing white space that a line may carry."""
         return self.text.strip()
 
+    def source_offset(self, pos: int) -> int:
+        """The offset in the source file of ``text[pos]``, undoing the joins of wrapped lines
+        (a Markdown block's emphasis markers are not undone: callers check the slice)."""
+        at = 0
+        for line in self.lines:
+            if at + len(line.text) >= pos:
+                return line.offset + pos - at
+            at += len(line.text) + (0 if line.text[-1:].isspace() else 1)
+        return self.lines[-1].offset + len(self.lines[-1].text)
+
 
 @dataclass(frozen=True)
 class Section:

@@ -36,14 +36,7 @@ class Edit:
 
 def file_span(block: Block, start: int, end: int) -> tuple[int, int]:
     """Offsets in the source file of ``block.text[start:end]`` (blocks of plain text are whole lines)."""
-    def one(pos: int) -> int:
-        at = 0
-        for line in block.lines:
-            if at + len(line.text) >= pos:
-                return line.offset + pos - at
-            at += len(line.text) + (0 if line.text[-1:].isspace() else 1)
-        return block.lines[-1].offset + len(block.lines[-1].text)
-    return one(start), one(end)
+    return block.source_offset(start), block.source_offset(end)
 
 
 def spans_of(root: Path) -> dict[str, tuple[int, int]]:

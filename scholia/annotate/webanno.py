@@ -48,16 +48,8 @@ def _note_iri(identifier: str, note_id: str) -> str:
 
 def _file_offset(source: str, block: Block, start: int, end: int) -> tuple[int, int] | None:
     """Code-point offsets in the text file of ``block.text[start:end]`` (None when they cannot be told)."""
-    def one(pos: int) -> int:
-        at = 0
-        for line in block.lines:
-            if at + len(line.text) >= pos:
-                return line.offset + pos - at
-            at += len(line.text) + (0 if line.text[-1:].isspace() else 1)
-        return block.lines[-1].offset + len(block.lines[-1].text)
-
     exact = block.text[start:end]
-    s = one(start)
+    s = block.source_offset(start)
     if source[s:s + len(exact)] == exact:
         return s, s + len(exact)
     near = source.find(exact, max(0, s - 200))
