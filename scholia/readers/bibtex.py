@@ -10,7 +10,7 @@ promises on top of it is done here, in this order, so each step sees what it nee
    dash, ``---`` → em dash, ``~`` → no-break space, TeX quotes → typographic quotes, protective
    braces dropped. URL-like fields (url, doi, eprint, file) are kept verbatim.
 3. ``author``, ``editor`` … become ``BibEntry.persons`` (BibTeX name splitting); a name that is a
-   single brace group, ``{{State Council Information Office}}``, is an institution
+   single brace group, ``{{World Health Organization}}``, is an institution
    (``Person(last=..., literal=True)``).
 4. ``crossref`` is resolved across all files: a child gets its parent's missing fields (and a
    book's title as ``booktitle`` for chapters and proceedings papers).
