@@ -266,13 +266,6 @@ class Edition:
         """Every heading and paragraph in reading order."""
         return tuple(b for b, _ in blocks_of(self.parts))
 
-    def notes_by_block(self) -> dict[str, list[Note]]:
-        by: dict[str, list[Note]] = {}
-        for note in self.notes:
-            if note.anchor:
-                by.setdefault(note.anchor.block_id, []).append(note)
-        return by
-
     def layer_label(self, name: str) -> str:
         return next((layer.label for layer in self.layers if layer.name == name), name)
 
@@ -306,20 +299,16 @@ class Segment:
     notes: tuple[str, ...]
 
 
-def segments(block: Block, notes: list[Note]) -> list[Segment]:
-    """Split ``block.text`` where anchored notes begin and end, so overlapping and nested spans
-    can each be marked. Returns runs in order that together are exactly ``block.text``."""
-    spans = [(n.anchor.start, n.anchor.end, n.id) for n in notes if n.anchor]
-    cuts = {0, len(block.text)}
-    for s, e, _ in spans:
-        cuts.update((s, e))
-    bounds = sorted(cuts)
+def segments(block: Block, notes: list[Note], lo: int = 0, hi: int | None = None,
+             cuts: tuple[int, ...] = ()) -> list[Segment]:
+    """Split ``block.text[lo:hi]`` where anchored notes begin and end (and at any further ``cuts``), so
+    overlapping and nested spans can each be marked. Returns runs in order that together are exactly
+    that text; spans are clipped to it."""
+    hi = len(block.text) if hi is None else hi
+    spans = [(max(lo, min(n.anchor.start, hi)), max(lo, min(n.anchor.end, hi)), n.id) for n in notes if n.anchor]
+    bounds = sorted({lo, hi, *(c for s, e, _ in spans for c in (s, e)), *(c for c in cuts if lo <= c <= hi)})
     out: list[Segment] = []
     for a, b in zip(bounds, bounds[1:], strict=False):
-        if a == b:
-            continue
-        active = sorted(
-            ((s, -e, nid) for s, e, nid in spans if s <= a and b <= e), key=lambda t: (t[0], t[1])
-        )
+        active = sorted(((s, -e, nid) for s, e, nid in spans if s <= a and b <= e), key=lambda t: (t[0], t[1]))
         out.append(Segment(a, b, block.text[a:b], tuple(nid for _, _, nid in active)))
     return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import nh3
 from markdown_it import MarkdownIt
 
-from .model import Block, Citation, Edition, Note, Part, blocks_of
+from .model import Block, Citation, Edition, Note, Part, blocks_of, segments
 
 ALLOWED_TAGS = {"p", "em", "strong", "a", "ul", "ol", "li", "blockquote", "code", "br", "span", "sup", "sub",
                 "h1", "h2", "h3", "h4"}  # headings: the introduction's sections
@@ -64,9 +64,6 @@ class Rendered:
     bibliography: tuple[tuple[str, str], ...]  # (key, entry HTML), only the cited works
     introduction_html: str
     about_html: str
-
-    def notes_for(self, block: Block) -> list[RenderedNote]:
-        return [rn for rn in self.notes if rn.note.anchor and rn.note.anchor.block_id == block.id]
 
 
 Formatter = Callable[[list[Citation]], tuple[list[str], list[tuple[str, str]]]]
@@ -123,32 +120,25 @@ def block_runs_html(block: Block, notes: list[RenderedNote], marker: Callable[[R
     text = block.text
     lo = len(text) - len(text.lstrip()) if strip else 0
     hi = len(text.rstrip()) if strip else len(text)
-    spans = [(rn.note.anchor.start, rn.note.anchor.end, rn) for rn in notes]
-    cuts = {lo, hi}
-    for s, e, _ in spans:
-        cuts.update((max(lo, min(s, hi)), max(lo, min(e, hi))))
+    extra = tuple(c for em in block.emphasis for c in (em.start, em.end))
     if block.run_in:
-        cuts.add(min(block.run_in, hi))
-    for em in block.emphasis:
-        cuts.update((em.start, em.end))
-    bounds = sorted(c for c in cuts if lo <= c <= hi)
+        extra += (min(block.run_in, hi),)
+    by_id = {rn.note.id: rn for rn in notes}
     ends: dict[int, list[RenderedNote]] = {}
-    for _, e, rn in spans:
-        ends.setdefault(max(lo, min(e, hi)), []).append(rn)
+    for rn in notes:
+        ends.setdefault(max(lo, min(rn.note.anchor.end, hi)), []).append(rn)
     out: list[str] = []
-    for a, b in zip(bounds, bounds[1:], strict=False):
-        if a < b:
-            piece = html.escape(text[a:b], quote=False)
-            for em in block.emphasis:
-                if em.start <= a and b <= em.end:
-                    piece = f"<strong>{piece}</strong>" if em.strong else f"<em>{piece}</em>"
-            if block.run_in and b <= block.run_in:
-                piece = f'<strong class="run-in">{piece}</strong>'
-            active = [rn for s, e, rn in spans if s <= a and b <= e]
-            if active:
-                ids = " ".join(f"n{rn.number}" for rn in active)
-                piece = f'<span class="ann depth-{min(len(active), 3)}" data-notes="{ids}">{piece}</span>'
-            out.append(piece)
-        for rn in sorted(ends.get(b, []), key=lambda r: r.number):
+    for seg in segments(block, [rn.note for rn in notes], lo, hi, extra):
+        piece = html.escape(seg.text, quote=False)
+        for em in block.emphasis:
+            if em.start <= seg.start and seg.end <= em.end:
+                piece = f"<strong>{piece}</strong>" if em.strong else f"<em>{piece}</em>"
+        if block.run_in and seg.end <= block.run_in:
+            piece = f'<strong class="run-in">{piece}</strong>'
+        if seg.notes:
+            ids = " ".join(f"n{n}" for n in sorted(by_id[nid].number for nid in seg.notes))
+            piece = f'<span class="ann depth-{min(len(seg.notes), 3)}" data-notes="{ids}">{piece}</span>'
+        out.append(piece)
+        for rn in sorted(ends.get(seg.end, []), key=lambda r: r.number):
             out.append(marker(rn))
     return "".join(out)

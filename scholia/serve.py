@@ -4,7 +4,6 @@ and reload the page. A broken input shows its ``check`` messages on the page; th
 from __future__ import annotations
 
 import html
-import json
 import threading
 import time
 from dataclasses import replace
@@ -135,4 +134,4 @@ def serve(root: Path, options: BuildOptions, port: int = 8000) -> None:
     finally:
         preview.stop.set()
         server.server_close()
-    print(json.dumps({"stopped": True}), flush=True)
+    print("preview stopped", flush=True)
