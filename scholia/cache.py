@@ -122,27 +122,3 @@ def store(key: str, outputs: dict[str, bytes]) -> None:
             shutil.rmtree(old, ignore_errors=True)
     except OSError:
         pass
-
-
-def _hint_path(name: str) -> Path:
-    return cache_dir() / "hints" / (hashlib.sha256(name.encode()).hexdigest() + ".json")
-
-
-def load_hint(name: str) -> object | None:
-    """What an earlier build learnt that may shorten this one (a guess that the caller verifies;
-    it never decides an output byte)."""
-    try:
-        return json.loads(_hint_path(name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def store_hint(name: str, value: object) -> None:
-    path = _hint_path(name)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(value, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass

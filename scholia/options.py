@@ -35,7 +35,7 @@ class BuildOptions:
     paper: str = ""  # a4 | letter | a5 (default: the profile's)
     notes: str = ""  # footnotes | sidenotes | endnotes (default: the profile's)
     booklet: bool = False  # also an imposed PDF for saddle-stitch printing
-    cache: bool = True  # reuse cached outputs and layout hints (never changes a byte of output)
+    cache: bool = True  # reuse cached outputs (never changes a byte of output)
 
     def note_filter(self) -> NoteFilter:
         statuses = self.statuses or (("draft", "reviewed") if self.include_drafts else ("reviewed",))

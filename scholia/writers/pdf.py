@@ -21,15 +21,15 @@ import weasyprint
 from markupsafe import Markup
 from pypdf import PdfReader
 
-from .. import cache, fonts
+from .. import fonts
 from ..build import BuildError, Context
 from ..fetcher import RefusedURL, SafeFetcher
 from ..render import Rendered, RenderedNote, block_runs_html, initials
 from ..timing import stage
+from . import weasyprint_fix
 from .common import page_model
 
 LEMMA_MAX = 60  # longer lemmas are not repeated in the note (the underline shows the span)
-MAX_PASSES = 3
 MAX_SIDENOTE_PASSES = 6
 MAX_FOOTNOTE_PASSES = 8  # footnotes: each pass may move a page break up to keep notes with their calls
 
@@ -307,24 +307,42 @@ def _footnote_breaks(doc: weasyprint.Document, anchors: dict[str, int], block_id
     return frozenset(out)
 
 
-def _layout_digest(rendered: Rendered, ctx: Context, prof: Profile) -> str:
-    """What the footnote breaks depend on: the print HTML of a first pass, the libraries, the fonts
-    and this writer's code (which chooses the breaks)."""
-    import hashlib
-    import json
+def _mirror_numbers(doc: weasyprint.Document) -> None:
+    """Move the paragraph numbers of verso pages to the outer (left) margin, right-aligned.
 
-    h = hashlib.sha256(build_html(rendered, ctx, prof).encode())
-    h.update(json.dumps([cache._versions(), cache._font_stamp()], sort_keys=True).encode())
-    h.update(Path(__file__).read_bytes())
-    return h.hexdigest()
+    Numbers are set in the right margin (``.para.recto``); being absolutely positioned, they take no
+    part in line or page breaking, so moving them after layout gives the pages a second pass with
+    ``.para.verso`` would give, without that pass."""
+    for page in doc.pages[1::2]:
+        stack = [(page._page_box, None)]
+        while stack:
+            box, para = stack.pop()
+            el = getattr(box, "element", None)
+            classes = el.get("class", "").split() if el is not None else ()
+            if "pnum" in classes and para is not None and getattr(box, "element_tag", "") == "span":
+                right = para.padding_box_x() + para.padding_width()
+                x = para.padding_box_x() - (box.position_x - right) - box.margin_width()
+                box.translate(x - box.position_x)
+                for line in box.children:
+                    if line.children:
+                        end = max(c.position_x + c.margin_width() for c in line.children)
+                        for c in line.children:
+                            c.translate(box.content_box_x() + box.width - end)
+                continue
+            if "para" in classes and getattr(box, "element_tag", "") == "div":
+                para = box
+            stack.extend((c, para) for c in getattr(box, "children", None) or ())
 
 
 def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "", notes: str = "") -> Layout:
     """Typeset the print edition (cached per profile, paper and notes placement in ``ctx.shared``).
 
-    Pass 1 learns on which side each paragraph falls, pass 2 puts paragraph numbers (and sidenotes)
-    in the outer margin; paragraph numbers are out of the flow, so pass 2 breaks pages as pass 1 did.
-    With the sidenote profile, notes that the margin cannot hold become footnotes and it runs again."""
+    With footnotes or endnotes this takes one pass: paragraph numbers are moved to the outer margin
+    afterwards (``_mirror_numbers``), and ``weasyprint_fix`` keeps every footnote on its call's page.
+    Should a footnote still stray, a page break goes before the paragraph that pushed it, and the text
+    is set again. Sidenotes float into the outer margin, so there the side moves text: pass 1 learns on
+    which side each paragraph falls and pass 2 uses it; notes that the margin cannot hold become
+    footnotes and it runs again."""
     key = f"pdf.layout.{profile}" + (f".{paper or '-'}.{notes or '-'}" if paper or notes else "")
     cached = ctx.shared.get(key)
     if isinstance(cached, Layout):
@@ -332,49 +350,37 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
     prof = effective_profile(ctx, profile, paper, notes)
     check_fonts(rendered)
     fetcher = SafeFetcher([*ctx.style_dirs, *fonts.font_dirs()])
+    weasyprint_fix.apply()
     sidenotes = prof.notes == "sidenotes" and not ctx.options.notes_only
-    # With footnotes, the side of a page moves only the (out-of-flow) paragraph numbers, so pages break
-    # the same whatever sides are assumed: the sides an earlier build settled on are a safe first guess
-    # (checked below), and usually spare the second pass. Page breaks that keep footnotes with their
-    # calls (``_footnote_breaks``) do move text; they are found pass by pass from none, and an earlier
-    # build's breaks are reused only for the very same first-pass HTML (they are what this build would
-    # find again), so a warm build gives the bytes of a cold one.
-    hint_name = f"pdf-sides:{ctx.root}:{key}:{ctx.options.select}:{ctx.options.notes_only}:{ctx.options.no_notes}"
-    use_hint = ctx.options.cache and not sidenotes
     fix_footnotes = prof.mode == "fn" and not ctx.options.notes_only and not ctx.options.no_notes
-    hint = cache.load_hint(hint_name) if use_hint else None
-    digest = _layout_digest(rendered, ctx, prof) if use_hint and fix_footnotes else ""
     sides: dict[str, str] | None = None
     footnoted: set[int] = set()
     breaks: frozenset[str] = frozenset()
-    if isinstance(hint, dict):
-        hinted = hint.get("sides") if isinstance(hint.get("sides"), dict) else hint
-        sides = {b.id: str(hinted.get(b.id, "recto")) for b in rendered.edition.blocks}
-        if digest and hint.get("digest") == digest and isinstance(hint.get("breaks"), list):
-            breaks = frozenset(str(b) for b in hint["breaks"])
     block_ids = {b.id for b in rendered.edition.blocks}
     doc = None
     passes = 0
-    settled = True
-    limit = MAX_SIDENOTE_PASSES if sidenotes else MAX_FOOTNOTE_PASSES if fix_footnotes else MAX_PASSES
+    limit = MAX_SIDENOTE_PASSES if sidenotes else MAX_FOOTNOTE_PASSES
     for passes in range(1, limit + 2):
         doc = _render(build_html(rendered, ctx, prof, sides, footnoted, breaks), ctx, fetcher)
         anchors = _anchor_pages(doc)
+        if not sidenotes:
+            more = _footnote_breaks(doc, anchors, block_ids, breaks) if fix_footnotes else frozenset()
+            if not more or passes >= limit:
+                break
+            breaks |= more
+            continue
         new_sides = _sides(anchors, rendered)
-        bad = _overfull_sidenotes(doc) if sidenotes else set()
-        more = _footnote_breaks(doc, anchors, block_ids, breaks) if fix_footnotes else frozenset()
-        if more and passes >= limit:  # not settled: no more breaks, only the sides may still change
-            settled, more = False, frozenset()
-        if new_sides == sides and not bad and not more:
+        bad = _overfull_sidenotes(doc)
+        if new_sides == sides and not bad:
             break
-        if sidenotes and passes == limit:  # not settled: every note from the first bad one on becomes a footnote
+        if passes == limit:  # not settled: every note from the first bad one on becomes a footnote
             bad |= {rn.number for rn in rendered.notes if rn.number >= min(bad, default=len(rendered.notes) + 1)}
         elif passes > limit:
             raise BuildError(f"PDF: the {prof.name} profile could not place notes {sorted(bad)} in the margin")
-        sides, footnoted, breaks = new_sides, footnoted | bad, breaks | more
+        sides, footnoted = new_sides, footnoted | bad
     assert doc is not None
-    if use_hint and sides:
-        cache.store_hint(hint_name, {"sides": sides, "digest": digest if settled else "", "breaks": sorted(breaks)})
+    if not sidenotes:
+        _mirror_numbers(doc)
     anchors = _anchor_pages(doc)
     first = rendered.edition.parts[0].id if rendered.edition.parts else ""
     result = Layout(doc, prof, anchors.get(first, 0), anchors, footnoted, passes, fetcher, breaks)
