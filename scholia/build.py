@@ -127,14 +127,52 @@ def writer(fmt: str):
     return importlib.import_module(f".writers.{fmt}", __package__).write
 
 
+def _write(fmt: str, rendered: Rendered, ctx: Context) -> bytes:
+    with stage(f"write {fmt.upper()}"):
+        return writer(fmt)(rendered, ctx)
+
+
+def _write_in_child(formats: list[str], rendered: Rendered, ctx: Context) -> tuple[dict[str, bytes], dict, dict]:
+    from .timing import current, recording
+
+    parent = current()
+    with recording(progress=bool(parent and parent.progress)) as rec:
+        out = {fmt: _write(fmt, rendered, ctx) for fmt in formats}
+    return out, rec.times, rec.own
+
+
+def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[str, bytes]:
+    """Each format's bytes. The PDF is laid out first, as the EPUB's page list comes from its layout;
+    then, given a second core, a forked process writes the other formats while this one writes the
+    PDF. (Laying out and writing the PDF is one WeasyPrint document's work: it cannot be split.)"""
+    rest = [f for f in formats if f != "pdf"]
+    if "pdf" not in formats or not rest:
+        return {fmt: _write(fmt, rendered, ctx) for fmt in formats}
+    from . import parallel
+    from .timing import merge
+    from .writers import pdf
+
+    with stage("write PDF"):
+        pdf.output_layout(rendered, ctx)
+    job = parallel.start(lambda: _write_in_child(rest, rendered, ctx))
+    try:
+        out = {"pdf": _write("pdf", rendered, ctx)}
+        others, times, own = job.result()
+    except BaseException:
+        job.cancel()
+        raise
+    if times is not None:
+        merge(times, own)
+    return out | others
+
+
 def produce(root: Path, options: BuildOptions) -> dict[str, bytes]:
     """Run the pipeline: output file name → bytes."""
     loaded, rendered, ctx = prepare(root, options)
     slug = loaded.edition.metadata.slug
-    produced: dict[str, bytes] = {}
-    for fmt in (f for f in FORMATS if f in options.formats):  # pdf first: the EPUB page list uses its layout
-        with stage(f"write {fmt.upper()}"):
-            produced[f"{slug}.{fmt}"] = writer(fmt)(rendered, ctx)
+    formats = [f for f in FORMATS if f in options.formats]
+    outputs = write_formats(formats, rendered, ctx)
+    produced = {f"{slug}.{fmt}": outputs[fmt] for fmt in formats}
     if options.booklet:
         if f"{slug}.pdf" not in produced:
             raise BuildError("--booklet imposes the PDF: add pdf to --format")

@@ -44,6 +44,19 @@ def recording(progress: bool = False) -> Iterator[Recorder]:
         _current.reset(token)
 
 
+def current() -> Recorder | None:
+    return _current.get()
+
+
+def merge(times: dict[str, float], own: dict[str, float]) -> None:
+    """Add stage times recorded elsewhere (a forked writer) to the running build's."""
+    recorder = _current.get()
+    if recorder is not None:
+        for name, secs in times.items():
+            recorder.times[name] = recorder.times.get(name, 0.0) + secs
+            recorder.own[name] = recorder.own.get(name, 0.0) + own.get(name, secs)
+
+
 @contextmanager
 def stage(name: str) -> Iterator[None]:
     """Time a stage of the running build (a no-op when nothing records)."""

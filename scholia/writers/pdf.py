@@ -361,7 +361,9 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
     passes = 0
     limit = MAX_SIDENOTE_PASSES if sidenotes else MAX_FOOTNOTE_PASSES
     for passes in range(1, limit + 2):
-        doc = _render(build_html(rendered, ctx, prof, sides, footnoted, breaks), ctx, fetcher)
+        with stage("render HTML"):
+            page = build_html(rendered, ctx, prof, sides, footnoted, breaks)
+        doc = _render(page, ctx, fetcher)
         anchors = _anchor_pages(doc)
         if not sidenotes:
             more = _footnote_breaks(doc, anchors, block_ids, breaks) if fix_footnotes else frozenset()
@@ -482,12 +484,18 @@ def check_embedded_fonts(data: bytes) -> None:
         raise BuildError("PDF fonts: " + "; ".join(sorted(problems)))
 
 
+def output_layout(rendered: Rendered, ctx: Context) -> Layout:
+    """The layout of this build's PDF (its profile, paper and notes placement)."""
+    out = pdf_output(ctx, ctx.options.profile)
+    return layout(rendered, ctx, out.layout, ctx.options.paper, ctx.options.notes)
+
+
 def write(rendered: Rendered, ctx: Context) -> bytes:
     """The PDF of ``ctx.options.profile``. Page labels, and for a PDF/A or PDF/UA profile the XMP
     metadata and the attached sources, are written by WeasyPrint's finisher hook, in the same pass
     (no second writer that could change the header, the IDs or the output intent)."""
     out = pdf_output(ctx, ctx.options.profile)
-    lay = layout(rendered, ctx, out.layout, ctx.options.paper, ctx.options.notes)
+    lay = output_layout(rendered, ctx)
     prov = ctx.shared.get("provenance")
     digest = getattr(prov, "digest", "") or rendered.edition.metadata.sha256
     ident = digest[:32] or None  # the document ID derives from the inputs, the tool and the options
@@ -503,7 +511,8 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
         options["attachments"] = [a for a, _ in attached]
     finisher = _finisher(lay.front_pages, out, rendered, ctx, digest, dict(attached))
     data = doc.write_pdf(finisher=finisher, **options)
-    check_embedded_fonts(data)
+    with stage("check PDF"):
+        check_embedded_fonts(data)
     return data
 
 
