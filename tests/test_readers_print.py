@@ -264,7 +264,7 @@ def test_layer_css_reaches_the_print_html():
     _, rendered, ctx = prepare(ROOT, BuildOptions(formats=("pdf",), select="P.1-P.3", layers=(LAYER,)))
     page = pdfwriter.build_html(rendered, ctx, pdfwriter.effective_profile(ctx, "a4"))
     assert ".layer-course-notes { border-left-color" in page
-    assert re.search(r'class="note fn recto type-question layer-course-notes"[^>]*>.*?'
+    assert re.search(r'class="note fn type-question layer-course-notes"[^>]*>.*?'
                      r'<span class="layer-label">Course notes</span>', page)
 
 

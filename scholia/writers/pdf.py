@@ -175,13 +175,14 @@ def _lemma_text(rn: RenderedNote, limit: int = 90) -> str:
     return f"{head} … {tail}"
 
 
-def build_html(rendered: Rendered, ctx: Context, profile: Profile, sides: dict[str, str] | None = None,
-               footnoted: set[int] | None = None, breaks: frozenset[str] = frozenset()) -> str:
-    """The print edition's HTML. ``sides`` gives each paragraph's page side ('recto'/'verso') from a
-    previous pass; ``footnoted`` lists notes that the sidenote profile sets as footnotes; ``breaks``
-    the ids of blocks that start a page (so that a footnote can stand on its call's page). With
-    endnotes, the text carries linked calls and each chapter closes with its notes; with
-    ``--notes-only`` the chapters hold only their notes, each with its lemma."""
+def build_html(rendered: Rendered, ctx: Context, profile: Profile, footnoted: set[int] | None = None,
+               breaks: frozenset[str] = frozenset()) -> str:
+    """The print edition's HTML. ``footnoted`` lists notes that the sidenote profile sets as
+    footnotes; ``breaks`` the ids of blocks that start a page (so that a footnote can stand on its
+    call's page). Paragraph numbers and sidenotes are set in the right margin (``_mirror_verso`` moves
+    those of verso pages after layout). With endnotes, the text carries linked calls and each chapter
+    closes with its notes; with ``--notes-only`` the chapters hold only their notes, each with its
+    lemma."""
     footnoted = footnoted or set()
     note_template = ctx.env.get_template("pdf/note.html.j2")
     notes_only = ctx.options.notes_only
@@ -195,8 +196,7 @@ def build_html(rendered: Rendered, ctx: Context, profile: Profile, sides: dict[s
         lemma = rn.lemma.strip()
         whole = rn.note.target.paragraph or len(lemma) >= len(rn.block.display_text)
         lemma = lemma if lemma and not whole and len(lemma) <= LEMMA_MAX else ""
-        side = (sides or {}).get(rn.block.id, "recto")
-        return note_template.render(rn=rn, mode=f"{mode} {side}", lemma=lemma)
+        return note_template.render(rn=rn, mode=mode, lemma=lemma)
 
     model = page_model(rendered, ctx, lambda block, notes: Markup(block_runs_html(block, notes, marker)))
     stacks = fonts.stacks()
@@ -207,7 +207,7 @@ def build_html(rendered: Rendered, ctx: Context, profile: Profile, sides: dict[s
     page = ctx.env.get_template("pdf.html.j2").render(
         css=Markup(ctx.style_file("css/print.css").read_text(encoding="utf-8")),
         profile_css=Markup(profile.css + _break_css(breaks)), font_css=Markup(font_css),
-        mode=profile.mode, sides=sides or {}, no_notes=ctx.options.no_notes, paper=profile.paper,
+        mode=profile.mode, no_notes=ctx.options.no_notes, paper=profile.paper,
         lemma_text=_lemma_text,
         keywords=["annotated edition", meta.author, *tags], date_long=_date_long(meta.date),
         source_name=Path(rendered.edition.source_path).name, contributor_list=_contributors(rendered),
@@ -230,11 +230,6 @@ def _anchor_pages(doc: weasyprint.Document) -> dict[str, int]:
         for name in p.anchors:
             where.setdefault(name, i)
     return where
-
-
-def _sides(anchor_pages: dict[str, int], rendered: Rendered) -> dict[str, str]:
-    """Recto/verso of the page where each block starts (the first page is a recto)."""
-    return {b.id: ("recto" if anchor_pages.get(b.id, 0) % 2 == 0 else "verso") for b in rendered.edition.blocks}
 
 
 def _break_css(breaks: frozenset[str]) -> str:
@@ -307,42 +302,51 @@ def _footnote_breaks(doc: weasyprint.Document, anchors: dict[str, int], block_id
     return frozenset(out)
 
 
-def _mirror_numbers(doc: weasyprint.Document) -> None:
-    """Move the paragraph numbers of verso pages to the outer (left) margin, right-aligned.
+def _mirror_verso(doc: weasyprint.Document) -> None:
+    """Move the paragraph numbers and sidenotes of verso pages to the outer (left) margin, as far
+    from the text as they were on the right; numbers are right-aligned there.
 
-    Numbers are set in the right margin (``.para.recto``); being absolutely positioned, they take no
-    part in line or page breaking, so moving them after layout gives the pages a second pass with
-    ``.para.verso`` would give, without that pass."""
+    Both are set in the right margin and take no part in line or page breaking (numbers are
+    absolutely positioned; a sidenote floats with a margin box of zero width), so moving them after
+    layout gives the pages that a second pass with the sides known would give, without that pass."""
+    from weasyprint.formatting_structure.boxes import BlockBox
+
     for page in doc.pages[1::2]:
-        stack = [(page._page_box, None)]
+        stack = [(page._page_box, None, None)]
         while stack:
-            box, para = stack.pop()
+            box, para, block = stack.pop()
             el = getattr(box, "element", None)
-            classes = el.get("class", "").split() if el is not None else ()
-            if "pnum" in classes and para is not None and getattr(box, "element_tag", "") == "span":
-                right = para.padding_box_x() + para.padding_width()
-                x = para.padding_box_x() - (box.position_x - right) - box.margin_width()
-                box.translate(x - box.position_x)
+            tag = getattr(box, "element_tag", "")
+            classes = el.get("class", "").split() if el is not None and tag in ("span", "div") else ()
+            if para is not None and "pnum" in classes:  # absolutely positioned: the paragraph's padding box
+                left, right = para.padding_box_x(), para.padding_box_x() + para.padding_width()
+                x, width = box.position_x, box.margin_width()
+            elif block is not None and "sn" in classes and box.style["float"] == "right":  # floated: content box
+                left, right = block.content_box_x(), block.content_box_x() + block.width
+                x, width = box.border_box_x(), box.border_width()
+            else:
+                if isinstance(box, BlockBox):
+                    block = box
+                    if "para" in classes and tag == "div":
+                        para = box
+                stack.extend((c, para, block) for c in getattr(box, "children", None) or ())
+                continue
+            box.translate(left - (x - right) - width - x)
+            if "pnum" in classes:
                 for line in box.children:
                     if line.children:
                         end = max(c.position_x + c.margin_width() for c in line.children)
                         for c in line.children:
                             c.translate(box.content_box_x() + box.width - end)
-                continue
-            if "para" in classes and getattr(box, "element_tag", "") == "div":
-                para = box
-            stack.extend((c, para) for c in getattr(box, "children", None) or ())
 
 
 def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "", notes: str = "") -> Layout:
     """Typeset the print edition (cached per profile, paper and notes placement in ``ctx.shared``).
 
-    With footnotes or endnotes this takes one pass: paragraph numbers are moved to the outer margin
-    afterwards (``_mirror_numbers``), and ``weasyprint_fix`` keeps every footnote on its call's page.
-    Should a footnote still stray, a page break goes before the paragraph that pushed it, and the text
-    is set again. Sidenotes float into the outer margin, so there the side moves text: pass 1 learns on
-    which side each paragraph falls and pass 2 uses it; notes that the margin cannot hold become
-    footnotes and it runs again."""
+    One pass in the usual case: paragraph numbers and sidenotes are moved to the outer margin of
+    verso pages afterwards (``_mirror_verso``), and ``weasyprint_fix`` keeps every footnote on its
+    call's page. Should a footnote still stray, a page break goes before the paragraph that pushed
+    it; sidenotes that the margin cannot hold become footnotes; either way the text is set again."""
     key = f"pdf.layout.{profile}" + (f".{paper or '-'}.{notes or '-'}" if paper or notes else "")
     cached = ctx.shared.get(key)
     if isinstance(cached, Layout):
@@ -353,36 +357,32 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
     weasyprint_fix.apply()
     sidenotes = prof.notes == "sidenotes" and not ctx.options.notes_only
     fix_footnotes = prof.mode == "fn" and not ctx.options.notes_only and not ctx.options.no_notes
-    sides: dict[str, str] | None = None
     footnoted: set[int] = set()
     breaks: frozenset[str] = frozenset()
     block_ids = {b.id for b in rendered.edition.blocks}
     doc = None
     passes = 0
     limit = MAX_SIDENOTE_PASSES if sidenotes else MAX_FOOTNOTE_PASSES
-    for passes in range(1, limit + 2):
+    for passes in range(1, limit + 1):
         with stage("render HTML"):
-            page = build_html(rendered, ctx, prof, sides, footnoted, breaks)
+            page = build_html(rendered, ctx, prof, footnoted, breaks)
         doc = _render(page, ctx, fetcher)
-        anchors = _anchor_pages(doc)
-        if not sidenotes:
-            more = _footnote_breaks(doc, anchors, block_ids, breaks) if fix_footnotes else frozenset()
-            if not more or passes >= limit:
+        _mirror_verso(doc)
+        if sidenotes:
+            bad = _overfull_sidenotes(doc)
+            if not bad:
+                break
+            if passes == limit - 1:  # not settled: every note from the first bad one on becomes a footnote
+                bad |= {rn.number for rn in rendered.notes if rn.number >= min(bad)}
+            elif passes == limit:
+                raise BuildError(f"PDF: the {prof.name} profile could not place notes {sorted(bad)} in the margin")
+            footnoted |= bad
+        else:
+            more = _footnote_breaks(doc, _anchor_pages(doc), block_ids, breaks) if fix_footnotes else frozenset()
+            if not more:
                 break
             breaks |= more
-            continue
-        new_sides = _sides(anchors, rendered)
-        bad = _overfull_sidenotes(doc)
-        if new_sides == sides and not bad:
-            break
-        if passes == limit:  # not settled: every note from the first bad one on becomes a footnote
-            bad |= {rn.number for rn in rendered.notes if rn.number >= min(bad, default=len(rendered.notes) + 1)}
-        elif passes > limit:
-            raise BuildError(f"PDF: the {prof.name} profile could not place notes {sorted(bad)} in the margin")
-        sides, footnoted = new_sides, footnoted | bad
     assert doc is not None
-    if not sidenotes:
-        _mirror_numbers(doc)
     anchors = _anchor_pages(doc)
     first = rendered.edition.parts[0].id if rendered.edition.parts else ""
     result = Layout(doc, prof, anchors.get(first, 0), anchors, footnoted, passes, fetcher, breaks)

@@ -20,8 +20,7 @@ import textwrap
 from weasyprint.layout import block
 
 _OLD = "report = not context.in_column and can_break_now and not could_break_before"
-_NEW = (_OLD + " and all(\n"
-        "                note.style['footnote_policy'] == 'auto' for note in context.current_page_footnotes)")
+_NEW = _OLD + " and all(note.style['footnote_policy'] == 'auto' for note in context.current_page_footnotes)"
 _state = {"applied": False}
 
 
@@ -29,11 +28,13 @@ def apply() -> bool:
     """Patch WeasyPrint once; True when the fix is in place."""
     if _state["applied"]:
         return True
-    source = textwrap.dedent(inspect.getsource(block._linebox_layout))
+    lines, first = inspect.getsourcelines(block._linebox_layout)
+    source = textwrap.dedent("".join(lines))
     if source.count(_OLD) != 1:
         return False
     namespace: dict = {}
-    exec(compile(source.replace(_OLD, _NEW), block.__file__, "exec"), block.__dict__, namespace)  # noqa: S102
+    patched = "\n" * (first - 1) + source.replace(_OLD, _NEW)  # tracebacks keep block.py's line numbers
+    exec(compile(patched, block.__file__, "exec"), block.__dict__, namespace)  # noqa: S102
     block._linebox_layout = namespace["_linebox_layout"]
     _state["applied"] = True
     return True
