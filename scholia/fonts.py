@@ -164,7 +164,7 @@ def missing_glyphs(text: str, role: str, bold: bool = False, italic: bool = Fals
     style = "italic" if italic else "normal"
     candidates = [f for f in stack.faces if f.weight == weight and f.style == style] or list(stack.faces)
     candidates += [f for f in stack.faces if f.path.suffix == ".ttc" or "Arabic" in f.family]
-    chars = sorted({ch for ch in text if not _ignorable(ch)})
+    chars = sorted(ch for ch in set(text) if not _ignorable(ch))  # each distinct character once
     covered = [cmap(f.path, f.index) for f in candidates]
     return [ch for ch in chars if not any(ord(ch) in c for c in covered)]
 

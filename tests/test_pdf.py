@@ -150,6 +150,34 @@ def test_each_note_stands_on_the_page_of_its_call(wp: Built):
         assert body[:60] in text and body[-30:] in text, f"note {rn.number} incomplete on page {called[rn.number] + 1}"
 
 
+def test_paragraph_numbers_stand_in_the_outer_margin(wp: Built):
+    """Right of the text on a recto, left of it (right-aligned) on a verso, as far from it on both,
+    beside the first line of their paragraph; every paragraph of the body has its number."""
+    found, gaps = [], []
+    for i in wp.body:
+        page = wp.plumber.pages[i]
+        text = [c for c in page.chars if _is_text_font(c) and abs(c["size"] - TEXT_SIZE) < 0.05]
+        if not text:
+            continue
+        left, right = min(c["x0"] for c in text), max(c["x1"] for c in text)
+        words = [w for w in page.extract_words(extra_attrs=["size"])
+                 if abs(w["size"] - 7.5) < 0.3 and re.fullmatch(r"[A-Z]+\.\d+", w["text"])]
+        for w in words:
+            found.append(w["text"])
+            beside = [c for c in text if abs(c["top"] - w["top"]) < 4]
+            assert beside, f"{w['text']} on page {i + 1} is not beside a line of text"
+            if i % 2 == 0:
+                assert w["x0"] > right, f"{w['text']} on recto page {i + 1} is not in the right margin"
+                gaps.append(w["x0"] - right)
+            else:
+                assert w["x1"] < left, f"{w['text']} on verso page {i + 1} is not in the left margin"
+                gaps.append(left - w["x1"])
+        if i % 2 and len(words) > 1:  # right-aligned
+            assert max(w["x1"] for w in words) - min(w["x1"] for w in words) < 0.5, i + 1
+    assert found == [b.number for b in wp.rendered.edition.blocks if b.kind == "paragraph"]
+    assert max(gaps) - min(gaps) < 1.5, (min(gaps), max(gaps))
+
+
 def test_page_labels_run_roman_then_arabic(wp: Built):
     labels = wp.reader.page_labels
     front = wp.layout.front_pages
@@ -319,6 +347,8 @@ def test_sidenotes_never_overlap_nor_leave_the_page(tmp_path: Path):
         bottom, width = pages[box.page]
         assert calls[n] == box.page, f"sidenote {n} not beside its call"
         assert box.x >= 0 and box.x + box.width <= width + 0.5 and box.bottom <= bottom + 0.5, n
+        outer = box.x > width / 2 if box.page % 2 == 0 else box.x + box.width < width / 2
+        assert outer, f"sidenote {n} is not in the outer margin of page {box.page + 1}"
         by_page.setdefault(box.page, []).append(box)
     for boxes in by_page.values():
         boxes.sort(key=lambda b: b.y)
