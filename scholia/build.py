@@ -48,18 +48,29 @@ class Context:
 
 
 def build_date(root: Path) -> dt.datetime:
-    """SOURCE_DATE_EPOCH if set; else the date of the last commit in a git checkout; else now."""
+    """SOURCE_DATE_EPOCH if set; else the date of the last commit in a git checkout; else the newest
+    modification time among the edition's files (so that unchanged inputs give the same bytes, and
+    the cache answers, outside git too); else now."""
+    return dated(root)[0]
+
+
+def dated(root: Path) -> tuple[dt.datetime, str]:
+    """The build date and where it comes from (see ``build_date``)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
-        return dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+        return dt.datetime.fromtimestamp(int(epoch), dt.UTC), "SOURCE_DATE_EPOCH"
     try:
         out = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%ct"], capture_output=True,
                              text=True, timeout=10, check=False).stdout.strip()
         if out:
-            return dt.datetime.fromtimestamp(int(out), dt.UTC)
+            return dt.datetime.fromtimestamp(int(out), dt.UTC), "git commit"
     except (OSError, ValueError, subprocess.TimeoutExpired):
         pass
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    times = [p.stat().st_mtime for d in ("source", "annotations", "styles") for p in (root / d).rglob("*")
+             if p.is_file()]
+    if times:
+        return dt.datetime.fromtimestamp(int(max(times)), dt.UTC), "newest input file"
+    return dt.datetime.now(dt.UTC).replace(microsecond=0), "build time"
 
 
 def style_dirs(root: Path) -> list[Path]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 import platform
 import subprocess
 import zlib
@@ -218,9 +217,9 @@ def option_record(options: BuildOptions, root: Path) -> dict[str, object]:
 
 def date_source(root: Path) -> str:
     """Where ``build.build_date`` took the date from."""
-    if os.environ.get("SOURCE_DATE_EPOCH"):
-        return "SOURCE_DATE_EPOCH"
-    return "git commit" if _git(root, "log", "-1", "--format=%ct") else "build time"
+    from .build import dated
+
+    return dated(root)[1]
 
 
 def inputs_digest(inputs: list[InputFile]) -> str:
