@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,3 +33,28 @@ def white_paper():
     loaded = load_edition(ROOT)
     assert loaded.edition is not None, loaded.diagnostics
     return loaded
+
+
+def _contents_numbers(page) -> int:
+    """On a contents page: every page number ends at one right edge and stands clear of the title
+    words on its line. Returns how many numbers there are."""
+    def note_face(o: dict) -> bool:
+        face = o.get("fontname", "").split("+", 1)[-1].replace("-", "")
+        return o.get("object_type") != "char" or face.startswith(("SourceSansPro", "NotoSans"))
+
+    numbers = [w for w in page.filter(note_face).extract_words()
+               if re.fullmatch(r"\d+|[ivxl]+", w["text"]) and w["bottom"] < page.height - 60]
+    ends = [w["x1"] for w in numbers]
+    assert max(ends) - min(ends) < 0.5, ends
+    titles = [w for w in page.extract_words() if w["bottom"] < page.height - 60 and w not in numbers
+              and not re.fullmatch(r"[.\s]+", w["text"])]
+    for n in numbers:
+        on_line = [w for w in titles if abs(w["bottom"] - n["bottom"]) < 2 and w["x1"] > n["x0"] - 0.5]
+        assert not on_line, (n["text"], [w["text"] for w in on_line])
+    return len(numbers)
+
+
+@pytest.fixture
+def contents_numbers():
+    """``contents_numbers(page)``: check a contents page (numbers aligned, clear of the titles)."""
+    return _contents_numbers

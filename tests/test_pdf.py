@@ -200,6 +200,11 @@ def test_contents_page_numbers_are_the_chapter_pages(wp: Built):
         assert wp.layout.anchor_pages[part.id] % 2 == 0
 
 
+def test_contents_numbers_align_and_clear_the_titles(wp: Built, contents_numbers):
+    page = wp.plumber.pages[wp.layout.anchor_pages["contents"]]
+    assert contents_numbers(page) == len(wp.rendered.edition.parts) + 4
+
+
 def test_outline_has_every_chapter_and_metadata(wp: Built):
     def titles(items):
         for item in items:
