@@ -96,9 +96,14 @@ def citation_formatter(edition: Edition, options: BuildOptions, dirs: list[Path]
     except ValueError as exc:
         raise BuildError(str(exc)) from exc
 
+    def load_writers() -> None:  # imports (WeasyPrint's is the longest) overlap the Pandoc run
+        with stage("import writers"):
+            for fmt in (f for f in FORMATS if f in options.formats):
+                writer(fmt)
+
     def cite(clusters):
         with stage("cite"):
-            result = processor.process(clusters)
+            result = processor.process(clusters, meanwhile=load_writers)
         return result.citations, result.bibliography
 
     return cite

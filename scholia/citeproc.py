@@ -26,7 +26,7 @@ import pathlib
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from scholia.csl import to_csl_item
 from scholia.model import BibEntry, Citation, CitationItem
@@ -347,14 +347,14 @@ class CitationProcessor:
         }
         return {"pandoc-api-version": PANDOC_API_VERSION, "meta": meta, "blocks": blocks}
 
-    def _run(self, document: dict, references: list[dict]) -> str:
+    def _run(self, document: dict, references: list[dict], meanwhile: Callable[[], object] | None = None) -> str:
         import time  # noqa: PLC0415
 
         with tempfile.TemporaryDirectory(prefix="scholia-citeproc-") as tmp:
-            refs = pathlib.Path(tmp) / "references.json"
-            refs.write_text(json.dumps(references, ensure_ascii=False), encoding="utf-8")
-            style = pathlib.Path(tmp) / "style.csl"
-            style.write_bytes(self.style_path.read_bytes())
+            folder = pathlib.Path(tmp)
+            (folder / "references.json").write_text(json.dumps(references, ensure_ascii=False), encoding="utf-8")
+            (folder / "style.csl").write_bytes(self.style_path.read_bytes())
+            (folder / "document.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
             cmd = [
                 pandoc_path(),
                 "--sandbox",
@@ -362,30 +362,33 @@ class CitationProcessor:
                 "--to=html5",
                 "--wrap=none",
                 "--citeproc",
-                f"--csl={style}",
-                f"--bibliography={refs}",
+                f"--csl={folder / 'style.csl'}",
+                f"--bibliography={folder / 'references.json'}",
+                f"--output={folder / 'out.html'}",
+                str(folder / "document.json"),
             ]
             started = time.perf_counter()
             try:
-                proc = subprocess.run(
-                    cmd,
-                    input=json.dumps(document, ensure_ascii=False).encode("utf-8"),
-                    capture_output=True,
-                    timeout=300,
-                    check=False,
-                    cwd=tmp,
-                )
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, cwd=tmp)
             except OSError as exc:
                 raise PandocError(f"cannot run pandoc ({cmd[0]}): {exc}") from exc
+            try:
+                if meanwhile is not None:  # other work of this process, while pandoc runs in its own
+                    meanwhile()
+                _, err = proc.communicate(timeout=300)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
             self.last_elapsed = time.perf_counter() - started
-        if proc.returncode != 0:
-            raise PandocError(
-                f"pandoc failed ({proc.returncode}): {proc.stderr.decode('utf-8', 'replace')}"
-            )
-        return proc.stdout.decode("utf-8")
+            if proc.returncode != 0:
+                raise PandocError(f"pandoc failed ({proc.returncode}): {err.decode('utf-8', 'replace')}")
+            return (folder / "out.html").read_text(encoding="utf-8")
 
-    def process(self, clusters: list[Citation]) -> Formatted:
-        """Format every cluster of a document (in document order) and its bibliography.
+    def process(self, clusters: list[Citation], meanwhile: Callable[[], object] | None = None) -> Formatted:
+        """Format every cluster of a document (in document order) and its bibliography; while
+        Pandoc runs, this process calls ``meanwhile`` (if given).
 
         A key with no entry is rendered as Pandoc does, ``(<strong>key?</strong>)``, and listed
         in ``Formatted.missing`` (the checker reports it as an error before a build).
@@ -401,7 +404,7 @@ class CitationProcessor:
         if not clusters:
             return Formatted([], [], self.style_class, [])
         references = [to_csl_item(self.entries[k]) for k in cited]
-        out = self._run(self._document(clusters), references)
+        out = self._run(self._document(clusters), references, meanwhile)
 
         citations: list[str] = [""] * len(clusters)
         footnotes: dict[str, str] = {}

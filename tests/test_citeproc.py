@@ -524,3 +524,18 @@ def test_three_hundred_clusters_in_one_run():
     elapsed = time.perf_counter() - started
     assert len(out.citations) == 300 and all(out.citations)
     assert elapsed < 10, elapsed  # one Pandoc run: ~0.5 s on the 2-core machine
+
+
+def test_work_done_while_pandoc_runs_changes_nothing(entries):
+    """``meanwhile`` runs once while Pandoc works; the result is the same; its failure stops Pandoc."""
+    calls = []
+    clusters = [cite("zenz2019"), cite("scio2019")]
+    out = CitationProcessor(entries).process(clusters, meanwhile=lambda: calls.append(1))
+    assert calls == [1]
+    assert out == CitationProcessor(entries).process(clusters)
+
+    def fail():
+        raise RuntimeError("import failed")
+
+    with pytest.raises(RuntimeError, match="import failed"):
+        CitationProcessor(entries).process(clusters, meanwhile=fail)
