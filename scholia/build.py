@@ -37,6 +37,7 @@ class Context:
     build_date: dt.datetime
     env: Environment
     style_dirs: list[Path]
+    date_from: str = "build time"  # where build_date comes from (see ``dated``)
     shared: dict[str, object] = field(default_factory=dict)  # results one writer leaves for another
 
     def style_file(self, relative: str) -> Path:
@@ -66,8 +67,9 @@ def dated(root: Path) -> tuple[dt.datetime, str]:
             return dt.datetime.fromtimestamp(int(out), dt.UTC), "git commit"
     except (OSError, ValueError, subprocess.TimeoutExpired):
         pass
-    times = [p.stat().st_mtime for d in ("source", "annotations", "styles") for p in (root / d).rglob("*")
-             if p.is_file()]
+    from .provenance import files_under
+
+    times = [p.stat().st_mtime for d in ("source", "annotations", "styles") for p in files_under(root / d)]
     if times:
         return dt.datetime.fromtimestamp(int(max(times)), dt.UTC), "newest input file"
     return dt.datetime.now(dt.UTC).replace(microsecond=0), "build time"
@@ -131,7 +133,8 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
     dirs = style_dirs(root)
     with stage("render notes"):
         rendered = render(edition, citation_formatter(edition, options, dirs))
-    ctx = Context(root, options, build_date(root), make_env(dirs), dirs)
+    date, date_from = dated(root)
+    ctx = Context(root, options, date, make_env(dirs), dirs, date_from)
     from .provenance import Provenance  # computed on first use: the colophon, the archival PDF
 
     ctx.shared["provenance"] = ctx.env.globals["provenance"] = Provenance(ctx, edition.metadata)
@@ -177,8 +180,7 @@ def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[
     except BaseException:
         job.cancel()
         raise
-    if times is not None:
-        merge(times, own)
+    merge(times, own)
     return out | others
 
 

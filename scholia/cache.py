@@ -35,13 +35,6 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def _files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not any(
-        part.startswith(".") or part == "__pycache__" for part in p.relative_to(folder).parts))
-
-
 def _versions() -> dict[str, str]:
     out = {"python": sys.version}
     for name in LIBRARIES:
@@ -56,7 +49,7 @@ def _font_stamp() -> list[tuple[str, int, int]]:
     """System font files by name, size and mtime (hashing gigabytes of CJK fonts would be slow)."""
     stamp = []
     for d in FONT_DIRS:
-        for p in _files(d):
+        for p in provenance.files_under(d):
             st = p.stat()
             stamp.append((str(p), st.st_size, int(st.st_mtime)))
     return stamp
@@ -69,7 +62,7 @@ def build_key(root: Path, options: BuildOptions, build_date: str) -> str:
     folders += [Path(p).resolve() for p in options.layers]
     h = hashlib.sha256()
     for folder in dict.fromkeys(f.resolve() for f in folders):
-        for path in _files(folder):
+        for path in provenance.files_under(folder):
             h.update(f"{path.relative_to(folder)}\0".encode())
             h.update(hashlib.sha256(path.read_bytes()).digest())
         h.update(f"\0{folder}\1".encode())

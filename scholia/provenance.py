@@ -82,8 +82,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _files_under(folder: Path) -> list[Path]:
-    """Regular files below ``folder``, sorted, without hidden files or caches."""
+def files_under(folder: Path) -> list[Path]:
+    """Regular files below ``folder`` (none if it is missing), sorted, without hidden files or caches."""
+    if not folder.is_dir():
+        return []
     out = []
     for path in folder.rglob("*"):
         rel = path.relative_to(folder).parts
@@ -104,12 +106,12 @@ def input_files(root: Path, layers: tuple[Path, ...] = ()) -> list[InputFile]:
     for tree in EDITION_TREES:
         folder = root / tree
         if folder.is_dir():
-            out += [_input(p.relative_to(root).as_posix(), p) for p in _files_under(folder)]
+            out += [_input(p.relative_to(root).as_posix(), p) for p in files_under(folder)]
     for layer in layers:
         folder = layer if layer.is_absolute() else root / layer
         if folder.is_dir():
             out += [_input(f"layers/{folder.name}/{p.relative_to(folder).as_posix()}", p)
-                    for p in _files_under(folder)]
+                    for p in files_under(folder)]
     return out
 
 
@@ -197,7 +199,7 @@ def style_files(style_dirs: list[Path], root: Path) -> list[dict[str, str]]:
         own = d.resolve() == (root / "styles").resolve()
         prefix = "styles" if own else "scholia:styles"
         out += [{"path": f"{prefix}/{p.relative_to(d).as_posix()}", "sha256": sha256_file(p)}
-                for p in _files_under(d)]
+                for p in files_under(d)]
     return out
 
 
@@ -213,13 +215,6 @@ def option_record(options: BuildOptions, root: Path) -> dict[str, object]:
             "select": options.select, "layers": [rel(p) for p in options.layers], "types": list(options.types),
             "exclude_types": list(options.exclude_types), "tags": list(options.tags), "no_notes": options.no_notes,
             "notes_only": options.notes_only, "paper": options.paper, "notes": options.notes}
-
-
-def date_source(root: Path) -> str:
-    """Where ``build.build_date`` took the date from."""
-    from .build import dated
-
-    return dated(root)[1]
 
 
 def inputs_digest(inputs: list[InputFile]) -> str:
@@ -246,7 +241,7 @@ class Provenance:
         return {
             "format": FORMAT,
             "edition": meta,
-            "build": {"date": ctx.build_date.strftime("%Y-%m-%dT%H:%M:%SZ"), "date_from": date_source(ctx.root),
+            "build": {"date": ctx.build_date.strftime("%Y-%m-%dT%H:%M:%SZ"), "date_from": ctx.date_from,
                       "options": option_record(ctx.options, ctx.root)},
             "tool": {"name": "scholia", "version": __version__, **tool_revision()},
             "libraries": library_versions(),

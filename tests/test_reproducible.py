@@ -103,17 +103,17 @@ def test_build_date_without_source_date_epoch(tmp_path, monkeypatch):
     _git(repo, "add", ".")
     _git(repo, "commit", "-q", "-m", "edition", date="2024-03-05T06:07:08+00:00")
     assert B.build_date(repo) == dt.datetime(2024, 3, 5, 6, 7, 8, tzinfo=dt.UTC)
-    assert provenance.date_source(repo) == "git commit"
+    assert B.dated(repo)[1] == "git commit"
     loose = copy_edition(tmp_path / "loose")  # not in git: the newest input file's time, stable
     note = next((loose / "annotations").rglob("*.md"))
     os.utime(note, (1_700_000_000, 1_800_000_000))
     assert B.build_date(loose) == dt.datetime.fromtimestamp(1_800_000_000, dt.UTC) == B.build_date(loose)
-    assert provenance.date_source(loose) == "newest input file"
+    assert B.dated(loose)[1] == "newest input file"
     empty = tmp_path / "empty"
     empty.mkdir()
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     assert before <= B.build_date(empty) <= dt.datetime.now(dt.UTC)
-    assert provenance.date_source(empty) == "build time"
+    assert B.dated(empty)[1] == "build time"
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     assert B.build_date(repo).strftime("%Y-%m-%dT%H:%M:%SZ") == EPOCH_ISO
-    assert provenance.date_source(repo) == "SOURCE_DATE_EPOCH"
+    assert B.dated(repo)[1] == "SOURCE_DATE_EPOCH"

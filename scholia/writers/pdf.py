@@ -361,6 +361,7 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
     breaks: frozenset[str] = frozenset()
     block_ids = {b.id for b in rendered.edition.blocks}
     doc = None
+    anchors: dict[str, int] = {}
     passes = 0
     limit = MAX_SIDENOTE_PASSES if sidenotes else MAX_FOOTNOTE_PASSES
     for passes in range(1, limit + 1):
@@ -368,6 +369,7 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
             page = build_html(rendered, ctx, prof, footnoted, breaks)
         doc = _render(page, ctx, fetcher)
         _mirror_verso(doc)
+        anchors = _anchor_pages(doc)
         if sidenotes:
             bad = _overfull_sidenotes(doc)
             if not bad:
@@ -378,12 +380,11 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
                 raise BuildError(f"PDF: the {prof.name} profile could not place notes {sorted(bad)} in the margin")
             footnoted |= bad
         else:
-            more = _footnote_breaks(doc, _anchor_pages(doc), block_ids, breaks) if fix_footnotes else frozenset()
+            more = _footnote_breaks(doc, anchors, block_ids, breaks) if fix_footnotes else frozenset()
             if not more:
                 break
             breaks |= more
     assert doc is not None
-    anchors = _anchor_pages(doc)
     first = rendered.edition.parts[0].id if rendered.edition.parts else ""
     result = Layout(doc, prof, anchors.get(first, 0), anchors, footnoted, passes, fetcher, breaks)
     ctx.shared[key] = result
