@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import PYTHON, ROOT, build_cmd, median, run, stamp
+from common import PYTHON, ROOT, alternate, build_cmd, median, run, stamp
 
 
 def final_html(dest: Path) -> Path:
@@ -48,12 +48,9 @@ def main() -> None:
         base = (work / "base").read_text(encoding="utf-8")
         alone = [PYTHON, "-c", f"import weasyprint; weasyprint.HTML(filename={str(html)!r}, base_url={base!r}, "
                                f"media_type='print').write_pdf({str(work / 'alone.pdf')!r})"]
-        ours, limit = [], []
-        for i in range(args.runs):
-            stamp(f"run {i + 1}/{args.runs}: ours")
-            ours.append(run(build_cmd("--format", "pdf", "--out", str(work / "ours")))[0])
-            stamp(f"run {i + 1}/{args.runs}: WeasyPrint alone")
-            limit.append(run(alone)[0])
+        ours, limit = alternate(args.runs, [
+            ("ours", lambda: run(build_cmd("--format", "pdf", "--out", str(work / "ours")))[0]),
+            ("WeasyPrint alone", lambda: run(alone)[0])])
     o, w = median(ours), median(limit)
     print(f"ours (PDF end to end): median {o:.2f} s over {args.runs} runs")
     print(f"WeasyPrint alone on our final HTML: median {w:.2f} s")

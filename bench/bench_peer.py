@@ -13,7 +13,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from common import PYTHON, ROOT, build_cmd, median, run, stamp
+from common import PYTHON, ROOT, alternate, build_cmd, median, run
 
 
 def to_pandoc_markdown(out: Path) -> Path:
@@ -67,12 +67,8 @@ def main() -> None:
             "check=True); "
             f"weasyprint.HTML({str(work / 'peer.html')!r}).write_pdf({str(work / 'peer.pdf')!r})")]
         peer_epub = [pandoc, "--citeproc", str(md), "-o", str(work / "peer.epub")]
-        ours, peer = [], []
-        for i in range(args.runs):
-            stamp(f"run {i + 1}/{args.runs}: ours")
-            ours.append(run(build_cmd("--out", str(work / "ours")))[0])
-            stamp(f"run {i + 1}/{args.runs}: peer")
-            peer.append(run(peer_pdf)[0] + run(peer_epub)[0])
+        ours, peer = alternate(args.runs, [("ours", lambda: run(build_cmd("--out", str(work / "ours")))[0]),
+                                           ("peer", lambda: run(peer_pdf)[0] + run(peer_epub)[0])])
     o, p = median(ours), median(peer)
     print(f"ours (PDF+EPUB+HTML, footnotes, page list, checks): median {o:.2f} s over {args.runs} runs")
     print(f"peer (pandoc --citeproc → HTML → WeasyPrint PDF; pandoc → EPUB): median {p:.2f} s")

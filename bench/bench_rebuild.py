@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import PYTHON, ROOT, median, run, stamp
+from common import PYTHON, ROOT, alternate, median, run, stamp
 
 
 def main() -> None:
@@ -30,14 +30,15 @@ def main() -> None:
         for _ in range(args.runs):
             noop.append(run(cmd, env)[0])
         note = next(iter(sorted((ed / "annotations" / "notes").rglob("*.md"))))
-        full, one = [], []
-        for i in range(args.runs):  # alternately, so that both see the same machine
-            stamp(f"full build without the cache {i + 1}/{args.runs}")
-            full.append(run([*cmd, "--no-cache"], env)[0])
+        edits = iter(range(args.runs))
+
+        def edit_and_rebuild() -> float:
             with open(note, "a", encoding="utf-8") as fh:
-                fh.write(f"\nEdited ({i}).\n")
-            stamp(f"edit one note, rebuild {i + 1}/{args.runs}")
-            one.append(run(cmd, env)[0])
+                fh.write(f"\nEdited ({next(edits)}).\n")
+            return run(cmd, env)[0]
+
+        full, one = alternate(args.runs, [("full build without the cache", lambda: run([*cmd, "--no-cache"], env)[0]),
+                                          ("edit one note, rebuild", edit_and_rebuild)])
     f, o = median(full), median(one)
     print(f"full build (no cache):    {f:7.2f} s (median of {args.runs})")
     print(f"no-op rebuild:            {median(noop):7.3f} s (median of {args.runs}; target ≤ 0.3 s)")

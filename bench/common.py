@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,3 +44,14 @@ def own_peak_mb() -> float:
 
 def stamp(label: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {label}", file=sys.stderr, flush=True)
+
+
+def alternate(runs: int, sides: list[tuple[str, Callable[[], float]]]) -> list[list[float]]:
+    """Time each side once per round, in turn, so that all see the same machine (its speed drifts
+    within minutes): one list of seconds per side."""
+    times: list[list[float]] = [[] for _ in sides]
+    for i in range(runs):
+        for (label, measure), out in zip(sides, times, strict=True):
+            stamp(f"run {i + 1}/{runs}: {label}")
+            out.append(measure())
+    return times

@@ -35,14 +35,24 @@ def white_paper():
     return loaded
 
 
-def _contents_numbers(page) -> int:
+def font_family(fontname: str) -> str:
+    return fontname.split("+", 1)[-1].replace("-", "")
+
+
+def is_text_font(c: dict) -> bool:
+    """A character (pdfplumber) set in the primary text's serif faces."""
+    return font_family(c["fontname"]).startswith(("SourceSerifPro", "NotoSerifCJK"))
+
+
+def is_note_font(c: dict) -> bool:
+    """A character (pdfplumber) set in the apparatus's sans-serif faces."""
+    return font_family(c["fontname"]).startswith(("SourceSansPro", "NotoSansCJK"))
+
+
+def contents_numbers(page) -> int:
     """On a contents page: every page number ends at one right edge and stands clear of the title
     words on its line. Returns how many numbers there are."""
-    def note_face(o: dict) -> bool:
-        face = o.get("fontname", "").split("+", 1)[-1].replace("-", "")
-        return o.get("object_type") != "char" or face.startswith(("SourceSansPro", "NotoSans"))
-
-    numbers = [w for w in page.filter(note_face).extract_words()
+    numbers = [w for w in page.filter(lambda o: o.get("object_type") != "char" or is_note_font(o)).extract_words()
                if re.fullmatch(r"\d+|[ivxl]+", w["text"]) and w["bottom"] < page.height - 60]
     ends = [w["x1"] for w in numbers]
     assert max(ends) - min(ends) < 0.5, ends
@@ -54,7 +64,12 @@ def _contents_numbers(page) -> int:
     return len(numbers)
 
 
-@pytest.fixture
-def contents_numbers():
-    """``contents_numbers(page)``: check a contents page (numbers aligned, clear of the titles)."""
-    return _contents_numbers
+def outline_titles(reader) -> list[str]:
+    """Every bookmark title of a PDF (pypdf reader), depth first."""
+    def titles(items):
+        for item in items:
+            if isinstance(item, list):
+                yield from titles(item)
+            else:
+                yield item.title
+    return list(titles(reader.outline))

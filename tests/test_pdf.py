@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pdfplumber
 import pytest
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, contents_numbers, font_family, is_note_font, is_text_font, outline_titles
 from pypdf import PdfReader
 
 from scholia import fonts
@@ -24,18 +24,6 @@ from scholia.writers import pdf
 
 EPOCH = "1758240000"
 TEXT_SIZE, HEADING_SIZE, NOTE_SIZE, CALL_SIZE = 11.0, 17.0, 8.6, 6.8
-
-
-def _family(fontname: str) -> str:
-    return fontname.split("+", 1)[-1].replace("-", "")
-
-
-def _is_text_font(c: dict) -> bool:
-    return _family(c["fontname"]).startswith(("SourceSerifPro", "NotoSerifCJK"))
-
-
-def _is_note_font(c: dict) -> bool:
-    return _family(c["fontname"]).startswith(("SourceSansPro", "NotoSansCJK"))
 
 
 def _squash(text: str) -> str:
@@ -83,7 +71,7 @@ def test_primary_text_words_in_order_equal_the_source(wp: Built):
     for i in wp.body:
         page = wp.plumber.pages[i]
         pages.append(page.filter(lambda o: o.get("object_type") != "char"
-                                 or (_is_text_font(o) and o["size"] >= TEXT_SIZE - 0.1)).extract_text())
+                                 or (is_text_font(o) and o["size"] >= TEXT_SIZE - 0.1)).extract_text())
     tokens = [(w.replace("\u2010", "-"), k == len(line.split()) - 1) for line in "\n".join(pages).split("\n")
               for k, w in enumerate(line.split())]
     source = wp.rendered.edition.source_text.split()
@@ -107,9 +95,9 @@ def test_text_and_notes_are_set_in_different_faces_and_sizes(wp: Built):
     text_sizes, note_sizes = set(), set()
     for i in wp.body:
         for c in wp.plumber.pages[i].chars:
-            if _is_text_font(c):
+            if is_text_font(c):
                 text_sizes.add(round(c["size"], 1))
-            elif _is_note_font(c):
+            elif is_note_font(c):
                 note_sizes.add(round(c["size"], 1))
             else:
                 pytest.fail(f"page {i + 1}: {c['text']!r} in unexpected font {c['fontname']}")
@@ -117,14 +105,14 @@ def test_text_and_notes_are_set_in_different_faces_and_sizes(wp: Built):
     assert NOTE_SIZE in note_sizes and max(note_sizes) < TEXT_SIZE - 1  # notes, calls, numbers, heads
     # every note body is set in the note face
     note_text = _squash("".join(c["text"] for i in wp.body for c in wp.plumber.pages[i].chars
-                                if _is_note_font(c) and abs(c["size"] - NOTE_SIZE) < 0.05))
+                                if is_note_font(c) and abs(c["size"] - NOTE_SIZE) < 0.05))
     for rn in wp.rendered.notes:
         assert _squash(_plain(rn.body_html))[:60] in note_text, rn.number
 
 
 def _calls(page) -> list[int]:
     """Note numbers called on a page: the small superscript figures in the note face."""
-    chars = sorted((c for c in page.chars if _is_note_font(c) and abs(c["size"] - CALL_SIZE) < 0.05),
+    chars = sorted((c for c in page.chars if is_note_font(c) and abs(c["size"] - CALL_SIZE) < 0.05),
                    key=lambda c: (round(c["top"]), c["x0"]))
     numbers, current, last = [], "", None
     for c in chars:
@@ -145,7 +133,7 @@ def test_each_note_stands_on_the_page_of_its_call(wp: Built):
     assert sorted(called) == [rn.number for rn in wp.rendered.notes]
     for rn in wp.rendered.notes:
         page = wp.plumber.pages[called[rn.number]]
-        text = _squash("".join(c["text"] for c in page.chars if _is_note_font(c) and abs(c["size"] - NOTE_SIZE) < .05))
+        text = _squash("".join(c["text"] for c in page.chars if is_note_font(c) and abs(c["size"] - NOTE_SIZE) < .05))
         body = _squash(_plain(rn.body_html))
         assert body[:60] in text and body[-30:] in text, f"note {rn.number} incomplete on page {called[rn.number] + 1}"
 
@@ -156,7 +144,7 @@ def test_paragraph_numbers_stand_in_the_outer_margin(wp: Built):
     found, gaps = [], []
     for i in wp.body:
         page = wp.plumber.pages[i]
-        text = [c for c in page.chars if _is_text_font(c) and abs(c["size"] - TEXT_SIZE) < 0.05]
+        text = [c for c in page.chars if is_text_font(c) and abs(c["size"] - TEXT_SIZE) < 0.05]
         if not text:
             continue
         left, right = min(c["x0"] for c in text), max(c["x1"] for c in text)
@@ -188,7 +176,7 @@ def test_page_labels_run_roman_then_arabic(wp: Built):
 def test_contents_page_numbers_are_the_chapter_pages(wp: Built):
     labels = wp.reader.page_labels
     page = wp.plumber.pages[wp.layout.anchor_pages["contents"]]
-    words = page.filter(lambda o: o.get("object_type") != "char" or _is_note_font(o)).extract_words()
+    words = page.filter(lambda o: o.get("object_type") != "char" or is_note_font(o)).extract_words()
     numbers = [w["text"] for w in words if re.fullmatch(r"\d+|[ivxl]+", w["text"])
                and w["bottom"] < page.height - 60]  # not the page's own folio
     ed = wp.rendered.edition
@@ -200,19 +188,13 @@ def test_contents_page_numbers_are_the_chapter_pages(wp: Built):
         assert wp.layout.anchor_pages[part.id] % 2 == 0
 
 
-def test_contents_numbers_align_and_clear_the_titles(wp: Built, contents_numbers):
+def test_contents_numbers_align_and_clear_the_titles(wp: Built):
     page = wp.plumber.pages[wp.layout.anchor_pages["contents"]]
     assert contents_numbers(page) == len(wp.rendered.edition.parts) + 4
 
 
 def test_outline_has_every_chapter_and_metadata(wp: Built):
-    def titles(items):
-        for item in items:
-            if isinstance(item, list):
-                yield from titles(item)
-            else:
-                yield item.title
-    outline = list(titles(wp.reader.outline))
+    outline = outline_titles(wp.reader)
     for part in wp.rendered.edition.parts:
         assert part.heading.display_text in outline
     meta = wp.reader.metadata
@@ -226,7 +208,7 @@ def test_all_fonts_embedded_and_no_missing_glyphs(wp: Built):
     pdf.check_embedded_fonts(wp.data)
     for page in wp.plumber.pages:
         assert not [c for c in page.chars if c["text"] in ("\ufffd", "\x00", "")]
-    seen = {_family(c["fontname"]) for page in wp.plumber.pages for c in page.chars}
+    seen = {font_family(c["fontname"]) for page in wp.plumber.pages for c in page.chars}
     assert any(f.startswith("SourceSerifPro") for f in seen) and any(f.startswith("SourceSansPro") for f in seen)
 
 
@@ -364,5 +346,5 @@ def test_sidenotes_never_overlap_nor_leave_the_page(tmp_path: Path):
     for rn in rendered.notes:
         if rn.number in lay.footnoted:
             page = next(p for p in plumber.pages if rn.number in _calls(p))
-            text = _squash("".join(c["text"] for c in page.chars if _is_note_font(c)))
+            text = _squash("".join(c["text"] for c in page.chars if is_note_font(c)))
             assert _squash(_plain(rn.body_html))[:40] in text

@@ -19,7 +19,7 @@ from pathlib import Path
 import lxml.etree
 import pdfplumber
 import pytest
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, contents_numbers, is_note_font, is_text_font, outline_titles
 from pypdf import PdfReader
 
 from scholia.booklet import folding_order
@@ -68,14 +68,6 @@ def _plain(html_text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", html_text))
 
 
-def _is_note_font(c: dict) -> bool:
-    return c["fontname"].split("+", 1)[-1].replace("-", "").startswith(("SourceSansPro", "NotoSansCJK"))
-
-
-def _is_text_font(c: dict) -> bool:
-    return c["fontname"].split("+", 1)[-1].replace("-", "").startswith(("SourceSerifPro", "NotoSerifCJK"))
-
-
 class Pdf:
     """A built PDF: pages' text, characters, page labels; main matter = from label "1" on."""
 
@@ -104,13 +96,7 @@ class Pdf:
         return found
 
     def outline(self) -> list[str]:
-        def titles(items):
-            for item in items:
-                if isinstance(item, list):
-                    yield from titles(item)
-                else:
-                    yield item.title
-        return list(titles(self.reader.outline))
+        return outline_titles(self.reader)
 
 
 def _pdf(out: dict[str, Path], name: str) -> Pdf:
@@ -145,7 +131,7 @@ def test_excerpt_pdf_has_exactly_the_selected_paragraphs_with_their_numbers(out,
     doc = _pdf(out, "excerpt")
     ids = ["p-II-3", "p-II-4", "p-II-5"]
     assert doc.paragraph_numbers() == ["II.3", "II.4", "II.5"]  # numbers of the full edition
-    body = _norm("".join(c["text"] for c in doc.chars(doc.main) if _is_text_font(c) and abs(c["size"] - 11) < 0.05))
+    body = _norm("".join(c["text"] for c in doc.chars(doc.main) if is_text_font(c) and abs(c["size"] - 11) < 0.05))
     blocks = {b.id: b for b in white_paper.edition.blocks}
     for pid in ids:
         assert _norm(blocks[pid].text) in body
@@ -162,7 +148,7 @@ def test_excerpt_pdf_prints_only_the_notes_anchored_in_it(out, expected, white_p
     chosen = {rn.note.id for rn in notes}
     others = [rn for rn in expected(select="II") if rn.note.id not in chosen]
     assert others and not any(_present(rn, text) for rn in others)
-    calls = [c for c in doc.chars(doc.main) if _is_note_font(c) and abs(c["size"] - CALL_SIZE) < 0.1]
+    calls = [c for c in doc.chars(doc.main) if is_note_font(c) and abs(c["size"] - CALL_SIZE) < 0.1]
     assert "".join(c["text"] for c in calls) == "12345"
 
 
@@ -202,7 +188,7 @@ def test_type_filters_drop_exactly_the_filtered_notes(out, expected):
     assert kept and dropped
     assert all(_present(n, text) for n in kept)
     assert not any(_present(n, text) for n in dropped)
-    calls = [c for c in doc.chars(doc.main) if _is_note_font(c) and abs(c["size"] - CALL_SIZE) < 0.1]
+    calls = [c for c in doc.chars(doc.main) if is_note_font(c) and abs(c["size"] - CALL_SIZE) < 0.1]
     assert len("".join(c["text"] for c in calls)) == sum(len(str(i)) for i in range(1, len(kept) + 1))
 
 
@@ -210,7 +196,7 @@ def test_no_notes_prints_the_clean_text_without_any_note_glyph(out, expected):
     doc = _pdf(out, "clean")
     assert doc.paragraph_numbers() == ["II.1", "II.2", "II.3", "II.4"]
     chars = doc.chars()
-    assert not [c for c in chars if _is_note_font(c) and round(c["size"], 1) in (CALL_SIZE, NOTE_SIZE)]
+    assert not [c for c in chars if is_note_font(c) and round(c["size"], 1) in (CALL_SIZE, NOTE_SIZE)]
     for i in doc.main:  # no underlined spans, no footnote rule
         page = doc.plumber.pages[i]
         assert not page.lines and not page.rects and not page.curves
@@ -229,7 +215,7 @@ def test_no_notes_prints_the_clean_text_without_any_note_glyph(out, expected):
 def test_notes_only_is_a_commentary_volume_with_lemmata(out, expected):
     doc = _pdf(out, "commentary")
     notes = expected(select="I")
-    body = [c for c in doc.chars(doc.main) if _is_text_font(c) and abs(c["size"] - 11) < 0.05]
+    body = [c for c in doc.chars(doc.main) if is_text_font(c) and abs(c["size"] - 11) < 0.05]
     assert body == []  # no primary text; only headings in the serif
     text = " ".join(doc.text(doc.main).split())
     lemmas = re.findall(r"¶ (I\.\d+) “", text)
@@ -271,7 +257,7 @@ def test_layer_css_reaches_the_print_html():
 # ---------------------------------------------------------------- paper, placement, booklets
 
 
-def test_a5_endnotes_reader(out, expected, contents_numbers):
+def test_a5_endnotes_reader(out, expected):
     doc = _pdf(out, "booklet")
     contents = next(i for i, t in enumerate(doc.texts) if t.startswith("Contents"))
     assert contents_numbers(doc.plumber.pages[contents]) >= 3  # the long chapter title wraps on A5
@@ -289,7 +275,7 @@ def test_a5_endnotes_reader(out, expected, contents_numbers):
     assert len(internal) >= 2 * len(notes)  # call → note and note → call
     # Duplex-aware margins: the inner margin (16 mm) is on the left of a recto, on the right of a verso.
     for i in doc.main:
-        xs = [c["x0"] for c in doc.plumber.pages[i].chars if _is_text_font(c) and abs(c["size"] - 10) < 0.05]
+        xs = [c["x0"] for c in doc.plumber.pages[i].chars if is_text_font(c) and abs(c["size"] - 10) < 0.05]
         if xs:
             assert round(min(xs) / MM) == (16 if i % 2 == 0 else 22), i
 
@@ -322,7 +308,7 @@ def test_letter_paper_with_sidenotes_over_the_a4_profile(out):
     doc = _pdf(out, "letter")
     page = doc.reader.pages[0]
     assert (float(page.mediabox.width), float(page.mediabox.height)) == (612, 792)
-    in_margin = [c for i in doc.main for c in doc.plumber.pages[i].chars if _is_note_font(c)
+    in_margin = [c for i in doc.main for c in doc.plumber.pages[i].chars if is_note_font(c)
                  and abs(c["size"] - 7.9) < 0.05 and c["x0"] > 612 - 72 * MM]
     assert in_margin  # some notes stand in the wide outer margin of a recto
 
