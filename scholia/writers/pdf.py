@@ -26,7 +26,7 @@ from ..build import BuildError, Context
 from ..fetcher import RefusedURL, SafeFetcher
 from ..render import Rendered, RenderedNote, block_runs_html, initials
 from ..timing import stage
-from . import weasyprint_fix
+from . import weasyprint_fix, weasyprint_split
 from .common import page_model
 
 LEMMA_MAX = 60  # longer lemmas are not repeated in the note (the underline shows the span)
@@ -219,7 +219,8 @@ def _render(page: str, ctx: Context, fetcher: SafeFetcher) -> weasyprint.Documen
     base = (ctx.style_dirs[0] if ctx.style_dirs else Path.cwd()).resolve().as_uri() + "/"
     try:
         with stage("layout PDF"):
-            return weasyprint.HTML(string=page, base_url=base, url_fetcher=fetcher, media_type="print").render()
+            html = weasyprint.HTML(string=page, base_url=base, url_fetcher=fetcher, media_type="print")
+            return weasyprint_split.render(html)
     except RefusedURL as exc:
         raise BuildError(f"PDF: {exc}") from None
 

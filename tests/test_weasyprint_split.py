@@ -1,0 +1,98 @@
+"""``weasyprint_split``: a document laid out on two processes gives exactly the sequential PDF;
+``weasyprint_memo``: remembered line breaks give exactly the PDF without them.
+
+The test book has what the edition's print style uses: chapters that start on a right page, running
+heads from ``string-set``, page numbers in margin boxes, a contents page whose numbers are
+``target-counter()`` references to the chapters, footnotes and bookmarks. When the child's pages are
+joined, the PDF must be byte for byte the one a single process makes; when they cannot be (pages
+that refer back to earlier pages, page styles that depend on the page's index), the child's work is
+dropped and the PDF is still the same."""
+
+from __future__ import annotations
+
+import weasyprint
+
+from scholia import parallel
+from scholia.writers import weasyprint_memo, weasyprint_split
+
+STYLE = """
+@page { size: A5; margin: 20mm 18mm; @footnote { border-top: 0.5pt solid; margin-top: 3mm; }
+        @bottom-center { content: counter(page); } @top-center { content: string(chapter); } }
+body { font: 10pt/13pt serif; text-align: justify; hyphens: auto; }
+.chapter { break-before: right; page: chapter; }
+h1 { string-set: chapter content(); bookmark-level: 1; }
+.fn { float: footnote; footnote-policy: line; }
+.toc a::after { content: leader('.') target-counter(attr(href), page); }
+"""
+WORDS = ("the paper counts schools clinics roads and reservoirs built since the earlier plan "
+         "while its figures for income employment and tourism draw on provincial yearbooks").split()
+
+
+def book(chapters: int = 6, extra_style: str = "", back_reference: bool = False) -> str:
+    toc = "".join(f'<li><a href="#c{c}">Chapter {c}</a></li>' for c in range(chapters))
+    parts = [f"<style>{STYLE}{extra_style}</style><nav class='toc'><ul>{toc}</ul></nav>"]
+    for c in range(chapters):
+        paras = []
+        for p in range(10):
+            text = " ".join(WORDS[(c * 7 + p * 3 + k) % len(WORDS)] for k in range(70))
+            note = f'<span class="fn">Note {c}.{p}: {" ".join(WORDS[:12 + p])}.</span>' if p % 3 == 0 else ""
+            paras.append(f"<p id='p{c}-{p}'>{text}{note} {text}.</p>")
+        if back_reference and c == chapters - 1:
+            paras.append('<p>See <a href="#p0-1">page <span class="ref"></span></a>.</p>'
+                         '<style>.ref::after { content: target-counter("#p0-1", page); }</style>')
+        parts.append(f"<section class='chapter' id='c{c}'><h1>Chapter {c}</h1>{''.join(paras)}</section>")
+    return "<html lang='en'><body>" + "".join(parts) + "</body></html>"
+
+
+def render(page: str, split: bool, monkeypatch) -> tuple[bytes, int]:
+    monkeypatch.setattr(parallel, "cores", lambda: 2)  # fork even where one core is all there is
+    doc = weasyprint_split.render(weasyprint.HTML(string=page), split=split)
+    return doc.write_pdf(), weasyprint_split.last["joined"]
+
+
+def point(page: str):
+    html = weasyprint.HTML(string=page)
+    return weasyprint_split.split_point(weasyprint_split.prepare(html)[2], html)
+
+
+def test_split_point_halves_the_text():
+    resume_at, next_page, right_page = point(book())
+    assert next_page == {"break": "right", "page": "chapter"} and right_page is True
+    ((body, rest),) = resume_at.items()
+    ((child, end),) = rest.items()
+    assert body == 0 and end is None and child in (3, 4)  # the contents, then chapters 0–5: chapter 2 or 3
+
+
+def test_joined_pages_give_the_sequential_pdf(monkeypatch):
+    page = book()
+    split, joined = render(page, True, monkeypatch)
+    sequential, none = render(page, False, monkeypatch)
+    assert joined > 10 and none == 0
+    assert split == sequential
+
+
+def test_pages_that_refer_back_are_laid_out_in_one_process(monkeypatch):
+    page = book(back_reference=True)
+    split, joined = render(page, True, monkeypatch)
+    assert joined == 0
+    assert split == render(page, False, monkeypatch)[0]
+
+
+def test_page_styles_that_depend_on_the_page_index_are_never_guessed(monkeypatch):
+    page = book(extra_style="@page :nth(-n+5) { margin-top: 30mm; }")
+    split, joined = render(page, True, monkeypatch)
+    assert joined == 0
+    assert split == render(page, False, monkeypatch)[0]
+
+
+def test_short_documents_are_not_split():
+    assert point("<p>" + "word " * 100 + "</p>") is None
+
+
+def test_remembered_line_breaks_change_nothing():
+    page = book(chapters=2)
+    plain = weasyprint.HTML(string=page).render().write_pdf()
+    with weasyprint_memo.remembered() as counts:
+        remembered = weasyprint.HTML(string=page).render().write_pdf()
+    assert counts["hits"] > counts["calls"] / 10  # footnote areas are set again as notes join them
+    assert remembered == plain
