@@ -9,8 +9,9 @@ import os
 import pickle
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import IO, Generic, TypeVar
 
 from .options import BuildError
 
@@ -28,17 +29,18 @@ class Job(Generic[T]):
     def __init__(self, task: Callable[[], T]) -> None:
         self.task: Callable[[], T] | None = task
         self.pid = 0
-        self.read = -1
+        self.file: IO[bytes] | None = None
         if hasattr(os, "fork") and cores() > 1:
             self._fork()
 
     def _fork(self) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
-        read, write = os.pipe()
+        # The outcome goes through an unnamed file, not a pipe: the child writes it all and exits at
+        # once, freeing its memory, instead of waiting for the parent to come and read.
+        self.file = tempfile.TemporaryFile()
         pid = os.fork()
-        if pid == 0:  # the child: run, send the pickled outcome, leave without the parent's clean-up
-            os.close(read)
+        if pid == 0:  # the child: run, write the pickled outcome, leave without the parent's clean-up
             try:
                 try:
                     payload = pickle.dumps((True, self.task()))
@@ -47,12 +49,11 @@ class Job(Generic[T]):
                         payload = pickle.dumps((False, exc))
                     except Exception:  # noqa: BLE001
                         payload = pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
-                with os.fdopen(write, "wb") as fh:
-                    fh.write(payload)
+                self.file.write(payload)
+                self.file.flush()
             finally:
                 os._exit(0)
-        os.close(write)
-        self.pid, self.read, self.task = pid, read, None
+        self.pid, self.task = pid, None
 
     def result(self) -> T:
         if self.task is not None:
@@ -60,10 +61,11 @@ class Job(Generic[T]):
             return task()
         if not self.pid:
             raise RuntimeError("no result: the job was cancelled or has been read")
-        with os.fdopen(self.read, "rb") as fh:
-            data = fh.read()
         os.waitpid(self.pid, 0)
         self.pid = 0
+        with self.file as fh:
+            fh.seek(0)
+            data = fh.read()
         if not data:
             raise BuildError("a writer process ended without a result")
         ok, value = pickle.loads(data)  # noqa: S301 - our own child's bytes
@@ -79,7 +81,7 @@ class Job(Generic[T]):
                 os.waitpid(self.pid, 0)
             except OSError:
                 pass
-            os.close(self.read)
+            self.file.close()
             self.pid = 0
 
 
