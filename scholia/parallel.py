@@ -31,7 +31,15 @@ class Job(Generic[T]):
         self.pid = 0
         self.file: IO[bytes] | None = None
         if hasattr(os, "fork") and cores() > 1:
-            self._fork()
+            try:
+                self._fork()
+            except OSError:  # no process or temporary file to be had: run in this process instead
+                self.file = None
+
+    @property
+    def forked(self) -> bool:
+        """Whether the task runs in another process (else it runs inside ``result()``)."""
+        return self.task is None and self.pid > 0
 
     def _fork(self) -> None:
         sys.stdout.flush()

@@ -42,3 +42,31 @@ def test_cancel_stops_the_job():
     job.cancel()
     with pytest.raises(RuntimeError):
         job.result()
+
+
+def test_job_runs_here_when_no_process_can_be_made(monkeypatch):
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    monkeypatch.setattr(os, "fork", no_fork)
+    job = parallel.start(os.getpid)
+    assert not job.forked
+    assert job.result() == os.getpid()
+
+
+def test_the_childs_result_comes_back_after_it_has_exited():
+    """The child writes its result to a file and exits without waiting for the parent to read it,
+    so its memory is freed while the parent is still busy."""
+    if not (hasattr(os, "fork") and parallel.cores() > 1 and os.path.isdir("/proc")):
+        pytest.skip("needs a second core and /proc")
+    job = parallel.start(lambda: b"y" * 1_000_000)
+    assert job.forked
+    for _ in range(500):  # the child is gone (a zombie, not yet reaped) well before we read
+        with open(f"/proc/{job.pid}/stat") as fh:
+            if fh.read().split(") ")[1].startswith("Z"):
+                break
+        __import__("time").sleep(0.01)
+    else:
+        pytest.fail("the child did not exit before its result was read")
+    assert job.result() == b"y" * 1_000_000

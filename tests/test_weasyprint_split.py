@@ -96,3 +96,14 @@ def test_remembered_line_breaks_change_nothing():
         remembered = weasyprint.HTML(string=page).render().write_pdf()
     assert counts["hits"] > counts["calls"] / 10  # footnote areas are set again as notes join them
     assert remembered == plain
+
+
+def test_without_a_second_process_the_layout_is_made_here(monkeypatch):
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(__import__("os"), "fork", no_fork)
+    page = book()
+    split, joined = render(page, True, monkeypatch)
+    assert joined == 0
+    assert split == render(page, False, monkeypatch)[0]

@@ -219,6 +219,10 @@ def _layout_split(html, root, context, point) -> Iterator:
     reg = _registry(root, context, html)
     footnotes = list(context.footnotes)
     job = parallel.start(lambda: _layout_rest(html, root, context, point, reg, footnotes))
+    if not job.forked:  # the child's work must not run in this process: it would reset this layout
+        job.cancel()
+        yield from wlayout.layout_document(html, root, context)
+        return
     original = wlayout.make_all_pages
     first = True
 
