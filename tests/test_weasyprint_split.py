@@ -107,3 +107,29 @@ def test_without_a_second_process_the_layout_is_made_here(monkeypatch):
     split, joined = render(page, True, monkeypatch)
     assert joined == 0
     assert split == render(page, False, monkeypatch)[0]
+
+
+def paint(page: str, monkeypatch) -> tuple[bytes, bytes, int]:
+    """The PDF written with the second half of its pages painted by a child, the PDF painted here
+    alone, and how many pages the child painted."""
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    doc = weasyprint.HTML(string=page).render()
+    with weasyprint_split.painting_split(doc, {}):
+        split = doc.write_pdf()
+    return split, doc.write_pdf(), weasyprint_split.last["painted"]
+
+
+def test_pages_painted_by_the_child_give_the_same_pdf(monkeypatch):
+    page = book(extra_style="h1 { color: rgba(0, 0, 0, 0.8); }")  # an opacity state, named by its value
+    split, alone, painted = paint(page, monkeypatch)
+    assert painted >= 15
+    assert split == alone
+
+
+def test_numbered_resources_stop_the_childs_painting(monkeypatch):
+    """A gradient is a shading numbered in order of use: from the first page that has one on, the
+    parent paints."""
+    page = book().replace("<h1>Chapter 4</h1>", "<h1 style='background: linear-gradient(red, blue)'>Chapter 4</h1>")
+    split, alone, painted = paint(page, monkeypatch)
+    assert 0 < painted < 15
+    assert split == alone

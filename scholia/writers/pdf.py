@@ -512,7 +512,8 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
     if attached:
         options["attachments"] = [a for a, _ in attached]
     finisher = _finisher(lay.front_pages, out, rendered, ctx, digest, dict(attached))
-    data = doc.write_pdf(finisher=finisher, **options)
+    with weasyprint_split.painting_split(doc, options):
+        data = doc.write_pdf(finisher=finisher, **options)
     with stage("check PDF"):
         check_embedded_fonts(data)
     return data
