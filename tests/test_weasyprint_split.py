@@ -10,6 +10,7 @@ dropped and the PDF is still the same."""
 
 from __future__ import annotations
 
+import pytest
 import weasyprint
 
 from scholia import parallel
@@ -113,6 +114,7 @@ def paint(page: str, monkeypatch) -> tuple[bytes, bytes, int]:
     """The PDF written with the second half of its pages painted by a child, the PDF painted here
     alone, and how many pages the child painted."""
     monkeypatch.setattr(parallel, "cores", lambda: 2)
+    monkeypatch.setattr(weasyprint_split, "MAX_PAINT_FORK_MB", 10**6)  # whatever the test process's size
     doc = weasyprint.HTML(string=page).render()
     with weasyprint_split.painting_split(doc, {}):
         split = doc.write_pdf()
@@ -133,3 +135,15 @@ def test_numbered_resources_stop_the_childs_painting(monkeypatch):
     split, alone, painted = paint(page, monkeypatch)
     assert 0 < painted < 15
     assert split == alone
+
+
+def test_a_large_process_paints_alone(monkeypatch):
+    """A painting child can grow as large as its parent: past the limit, no child is forked."""
+    page = book()
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    monkeypatch.setattr(weasyprint_split, "MAX_PAINT_FORK_MB", 1)
+    monkeypatch.setattr(parallel, "start", lambda task: pytest.fail("forked a painter"))
+    doc = weasyprint.HTML(string=page).render()
+    with weasyprint_split.painting_split(doc, {}):
+        alone = doc.write_pdf()
+    assert alone == doc.write_pdf()

@@ -1,4 +1,4 @@
-"""Lay out one WeasyPrint document on two cores, with the same pages as one process would make.
+"""Lay out and paint one WeasyPrint document on two cores, with the PDF one process would make.
 
 WeasyPrint paginates in one sequential pass. Where the document must start a page of a known side
 (a chapter with ``break-before: right``), the pages after that point depend on what came before
@@ -17,6 +17,10 @@ by WeasyPrint for all pages at once.
 Whenever something does not match, or the child's pages use page-based counters or running
 elements, its pages are dropped and this process simply goes on laying out the rest itself: the
 result is always the sequential one, only the time differs.
+
+``painting_split`` does the same for ``write_pdf``: a forked child paints the second half of the
+pages and sends back their content-stream operations and glyph use (see ``_paint_rest``).
+WeasyPrint's internals are used throughout; ``pyproject.toml`` pins WeasyPrint to 70.x.
 """
 
 from __future__ import annotations
@@ -327,6 +331,11 @@ def _join(context, root, html, start, payload) -> list | None:
 # ---------- painting on two cores ----------
 
 MIN_PAINT_PAGES = 16  # below this, forking costs more than painting half the pages saves
+# A painting child reads half the laid-out pages, and every object it reads becomes its own copy
+# (reference counts are written): it can grow nearly as large as this process. Above this size
+# (the ×10 benchmark, ~680 pages, reaches ~800 MB) the pages are painted here, to keep a build's
+# memory within ~1.5 GB; the layout split, made while this process is small, is kept.
+MAX_PAINT_FORK_MB = 600
 
 
 class _Shipped(Exception):
@@ -390,14 +399,26 @@ def _paint_rest(doc: Document, start: int, options: dict) -> list:
     return shipped
 
 
+def _size_mb() -> float:
+    """This process's resident memory now (its peak where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 @contextmanager
 def painting_split(doc: Document, options: dict) -> Iterator[None]:
     """Within the block, ``doc.write_pdf(**options)`` paints the second half of the pages in a
     forked process: the parent takes each such page's operations and glyph use instead of painting
     it, unless the page needs a font the parent has not met yet (then it paints it itself, in
-    order, as the sequential writer would). Tagged PDFs and forms are painted in one process."""
+    order, as the sequential writer would). Tagged PDFs, forms, and documents this process has
+    needed more than ``MAX_PAINT_FORK_MB`` for are painted in one process."""
     n = len(doc.pages)
-    if (n < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms")
+    if (n < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms") or _size_mb() > MAX_PAINT_FORK_MB
             or parallel.cores() < 2 or not hasattr(os, "fork")):
         yield
         return
