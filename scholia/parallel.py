@@ -30,7 +30,7 @@ class Job(Generic[T]):
         self.task: Callable[[], T] | None = task
         self.pid = 0
         self.file: IO[bytes] | None = None
-        if hasattr(os, "fork") and cores() > 1:
+        if can_fork():
             try:
                 self._fork()
             except OSError:  # no process or temporary file to be had: run in this process instead
@@ -95,3 +95,17 @@ class Job(Generic[T]):
 
 def start(task: Callable[[], T]) -> Job[T]:
     return Job(task)
+
+
+def can_fork() -> bool:
+    return hasattr(os, "fork") and cores() > 1
+
+
+def elsewhere(task: Callable[[], T]) -> Job[T] | None:
+    """A job for a task that must not run in this process (it would change this process's
+    state), or None when no other process can be had: the caller then does the work itself."""
+    job = start(task)
+    if job.forked:
+        return job
+    job.cancel()
+    return None

@@ -1,5 +1,6 @@
 """``weasyprint_split``: a document laid out on two processes gives exactly the sequential PDF;
-``weasyprint_memo``: remembered line breaks give exactly the PDF without them.
+``weasyprint_paint``: so does one painted by two; ``weasyprint_memo``: remembered line breaks give
+exactly the PDF without them.
 
 The test book has what the edition's print style uses: chapters that start on a right page, running
 heads from ``string-set``, page numbers in margin boxes, a contents page whose numbers are
@@ -14,7 +15,7 @@ import pytest
 import weasyprint
 
 from scholia import parallel
-from scholia.writers import weasyprint_memo, weasyprint_split
+from scholia.writers import weasyprint_memo, weasyprint_paint, weasyprint_split
 
 STYLE = """
 @page { size: A5; margin: 20mm 18mm; @footnote { border-top: 0.5pt solid; margin-top: 3mm; }
@@ -114,11 +115,11 @@ def paint(page: str, monkeypatch) -> tuple[bytes, bytes, int]:
     """The PDF written with the second half of its pages painted by a child, the PDF painted here
     alone, and how many pages the child painted."""
     monkeypatch.setattr(parallel, "cores", lambda: 2)
-    monkeypatch.setattr(weasyprint_split, "MAX_PAINT_FORK_MB", 10**6)  # whatever the test process's size
+    monkeypatch.setattr(weasyprint_paint, "MAX_PAINT_FORK_MB", 10**6)  # whatever the test process's size
     doc = weasyprint.HTML(string=page).render()
-    with weasyprint_split.painting_split(doc, {}):
+    with weasyprint_paint.painting_split(doc, {}):
         split = doc.write_pdf()
-    return split, doc.write_pdf(), weasyprint_split.last["painted"]
+    return split, doc.write_pdf(), weasyprint_paint.last["painted"]
 
 
 def test_pages_painted_by_the_child_give_the_same_pdf(monkeypatch):
@@ -141,9 +142,9 @@ def test_a_large_process_paints_alone(monkeypatch):
     """A painting child can grow as large as its parent: past the limit, no child is forked."""
     page = book()
     monkeypatch.setattr(parallel, "cores", lambda: 2)
-    monkeypatch.setattr(weasyprint_split, "MAX_PAINT_FORK_MB", 1)
+    monkeypatch.setattr(weasyprint_paint, "MAX_PAINT_FORK_MB", 1)
     monkeypatch.setattr(parallel, "start", lambda task: pytest.fail("forked a painter"))
     doc = weasyprint.HTML(string=page).render()
-    with weasyprint_split.painting_split(doc, {}):
+    with weasyprint_paint.painting_split(doc, {}):
         alone = doc.write_pdf()
     assert alone == doc.write_pdf()

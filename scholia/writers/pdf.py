@@ -26,7 +26,7 @@ from ..build import BuildError, Context
 from ..fetcher import RefusedURL, SafeFetcher
 from ..render import Rendered, RenderedNote, block_runs_html, initials
 from ..timing import stage
-from . import weasyprint_fix, weasyprint_split
+from . import weasyprint_fix, weasyprint_paint, weasyprint_split
 from .common import page_model
 
 LEMMA_MAX = 60  # longer lemmas are not repeated in the note (the underline shows the span)
@@ -512,7 +512,7 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
     if attached:
         options["attachments"] = [a for a, _ in attached]
     finisher = _finisher(lay.front_pages, out, rendered, ctx, digest, dict(attached))
-    with weasyprint_split.painting_split(doc, options):
+    with weasyprint_paint.painting_split(doc, options):
         data = doc.write_pdf(finisher=finisher, **options)
     with stage("check PDF"):
         check_embedded_fonts(data)

@@ -1,4 +1,4 @@
-"""Lay out and paint one WeasyPrint document on two cores, with the PDF one process would make.
+"""Lay out one WeasyPrint document on two cores, with the pages one process would make.
 
 WeasyPrint paginates in one sequential pass. Where the document must start a page of a known side
 (a chapter with ``break-before: right``), the pages after that point depend on what came before
@@ -18,9 +18,8 @@ Whenever something does not match, or the child's pages use page-based counters 
 elements, its pages are dropped and this process simply goes on laying out the rest itself: the
 result is always the sequential one, only the time differs.
 
-``painting_split`` does the same for ``write_pdf``: a forked child paints the second half of the
-pages and sends back their content-stream operations and glyph use (see ``_paint_rest``).
-WeasyPrint's internals are used throughout; ``pyproject.toml`` pins WeasyPrint to 70.x.
+``weasyprint_paint`` does the same for painting. WeasyPrint's internals are used throughout;
+``pyproject.toml`` pins WeasyPrint to 70.x.
 """
 
 from __future__ import annotations
@@ -28,11 +27,8 @@ from __future__ import annotations
 import copy
 import copyreg
 import io
-import itertools
-import os
 import pickle
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import weasyprint
 from weasyprint import DEFAULT_OPTIONS
@@ -59,14 +55,14 @@ from . import weasyprint_memo
 MIN_CHARS = 40_000  # below this much text a second process costs more than it saves
 SIDES = {"right": True, "left": False}
 SHARE = 0.5  # the share of the text laid out here, before the split point
-last = {"joined": 0, "painted": 0}  # pages the child laid out / painted last time, for tests and benchmarks
+last = {"joined": 0}  # pages of the last render laid out by the child (0: none), for tests and benchmarks
 
 
 def render(html: weasyprint.HTML, split: bool = True) -> weasyprint.Document:
     """``html.render()``; with ``split`` and a second core, on two processes."""
     options, context, root = prepare(html)
     last["joined"] = 0
-    point = split_point(root, html) if split and parallel.cores() > 1 and hasattr(os, "fork") else None
+    point = split_point(root, html) if split and parallel.can_fork() else None
     with weasyprint_memo.remembered():
         pages = list(wlayout.layout_document(html, root, context) if point is None
                      else _layout_split(html, root, context, point))
@@ -224,9 +220,8 @@ def _layout_split(html, root, context, point) -> Iterator:
     on; its first pagination pass takes the child's pages, later passes are WeasyPrint's own."""
     reg = _registry(root, context, html)
     footnotes = list(context.footnotes)
-    job = parallel.start(lambda: _layout_rest(html, root, context, point, reg, footnotes))
-    if not job.forked:  # the child's work must not run in this process: it would reset this layout
-        job.cancel()
+    job = parallel.elsewhere(lambda: _layout_rest(html, root, context, point, reg, footnotes))
+    if job is None:
         yield from wlayout.layout_document(html, root, context)
         return
     original = wlayout.make_all_pages
@@ -326,142 +321,3 @@ def _join(context, root, html, start, payload) -> list | None:
     context.reported_footnotes.clear()
     last["joined"] = len(pages)
     return pages
-
-
-# ---------- painting on two cores ----------
-
-MIN_PAINT_PAGES = 16  # below this, forking costs more than painting half the pages saves
-# A painting child reads half the laid-out pages, and every object it reads becomes its own copy
-# (reference counts are written): it can grow nearly as large as this process. Above this size
-# (the ×10 benchmark, ~680 pages, reaches ~800 MB) the pages are painted here, to keep a build's
-# memory within ~1.5 GB; the layout split, made while this process is small, is kept.
-MAX_PAINT_FORK_MB = 600
-
-
-class _Shipped(Exception):
-    """Raised in the child after its last page is painted: the rest of ``write_pdf`` is not needed."""
-
-
-def _font_sizes(fonts: dict) -> dict:
-    return {key: (len(f.widths), len(f.to_unicode), len(f.missing)) for key, f in fonts.items()}
-
-
-def _added(table: dict, before: int) -> dict:
-    """What a page added to a font table: WeasyPrint only ever adds to them (a glyph keeps its
-    first width and text), so that is what comes after the entries there were before."""
-    return dict(itertools.islice(table.items(), before, None))
-
-
-def _paint_rest(doc: Document, start: int, options: dict) -> list:
-    """In the child: run ``write_pdf`` as far as painting pages ``start``… and return, per page,
-    its content-stream operations, the fonts it first used, the glyphs it added to each font and
-    the opacity states it first used. Shipping stops at the first page that adds another resource
-    (image, group, pattern, shading, soft mask) or a glyph missing from its font: those are
-    numbered in order across pages, so the parent paints that page and the rest itself."""
-    import logging
-
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)  # the parent reports what it finds
-    pages = {id(p): i for i, p in enumerate(doc.pages)}
-    shipped: list = []
-    original = Page.paint
-
-    def paint(page, stream, scale=1):
-        index = pages[id(page)]
-        if index < start:
-            return None
-        res = stream._resources
-        size = lambda: (*(len(res[k]) for k in ("XObject", "Pattern", "Shading")), len(stream._images))  # noqa: E731
-        fonts, resources, states, begin = _font_sizes(stream._fonts), size(), set(res["ExtGState"]), len(stream.stream)
-        forms = {key: f.used_in_forms for key, f in stream._fonts.items()}
-        original(page, stream, scale)
-        glyphs = {}
-        for key, font in stream._fonts.items():
-            widths, texts, missing = fonts.get(key, (0, 0, 0))
-            added = (_added(font.widths, widths), _added(font.to_unicode, texts), len(font.missing) - missing)
-            if any(added) or font.used_in_forms != forms.get(key, False):
-                glyphs[key] = (*added, font.used_in_forms)
-        alphas = {k: v for k, v in res["ExtGState"].items() if k not in states}
-        if (size() != resources or any(g[2] for g in glyphs.values())
-                or any(not k.startswith(("a", "A")) for k in alphas)):  # "s3": numbered states
-            raise _Shipped
-        shipped.append((stream.stream[begin:], [k for k in stream._fonts if k not in fonts], glyphs, alphas))
-        if index == len(doc.pages) - 1:
-            raise _Shipped
-        return None
-
-    Page.paint = paint
-    try:
-        doc.write_pdf(**options)
-    except _Shipped:
-        pass
-    finally:
-        Page.paint = original
-    return shipped
-
-
-def _size_mb() -> float:
-    """This process's resident memory now (its peak where /proc is missing)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-@contextmanager
-def painting_split(doc: Document, options: dict) -> Iterator[None]:
-    """Within the block, ``doc.write_pdf(**options)`` paints the second half of the pages in a
-    forked process: the parent takes each such page's operations and glyph use instead of painting
-    it, unless the page needs a font the parent has not met yet (then it paints it itself, in
-    order, as the sequential writer would). Tagged PDFs, forms, and documents this process has
-    needed more than ``MAX_PAINT_FORK_MB`` for are painted in one process."""
-    n = len(doc.pages)
-    if (n < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms") or _size_mb() > MAX_PAINT_FORK_MB
-            or parallel.cores() < 2 or not hasattr(os, "fork")):
-        yield
-        return
-    start = n // 2
-    job = parallel.start(lambda: _paint_rest(doc, start, options))
-    if not job.forked:
-        job.cancel()
-        yield
-        return
-    pages = {id(p): i for i, p in enumerate(doc.pages)}
-    original = Page.paint
-    shipped: list | None = None
-
-    def paint(page, stream, scale=1):
-        nonlocal shipped
-        index = pages.get(id(page), -1)
-        if index < start:
-            return original(page, stream, scale)
-        if shipped is None:
-            try:
-                shipped = job.result()
-            except Exception:  # noqa: BLE001 - painting here reports any real error
-                shipped = []
-        j = index - start
-        if j >= len(shipped) or any(k not in stream._fonts for k in shipped[j][1]):
-            return original(page, stream, scale)
-        ops, _, glyphs, alphas = shipped[j]
-        for key, state in alphas.items():  # opacity states are named by their value, in order of use
-            stream._resources["ExtGState"].setdefault(key, state)
-        stream.stream.extend(ops)
-        for key, (widths, to_unicode, _, in_forms) in glyphs.items():
-            font = stream._fonts[key]  # WeasyPrint keeps a glyph's first width and text: so do we
-            for table, added in ((font.widths, widths), (font.to_unicode, to_unicode)):
-                for glyph, value in added.items():
-                    table.setdefault(glyph, value)
-            font.used_in_forms = font.used_in_forms or in_forms
-        last["painted"] += 1
-        return None
-
-    last["painted"] = 0
-    Page.paint = paint
-    try:
-        yield
-    finally:
-        Page.paint = original
-        job.cancel()
