@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -81,10 +80,6 @@ def median(values: list[float]) -> float:
 
 def build_cmd(*args: str) -> list[str]:
     return [PYTHON, str(ROOT / "make_edition.py"), "build", "--no-cache", "-q", *args]
-
-
-def own_peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def stamp(label: str) -> None:

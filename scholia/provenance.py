@@ -104,14 +104,10 @@ def input_files(root: Path, layers: tuple[Path, ...] = ()) -> list[InputFile]:
     (named ``layers/<folder name>/...``), in a stable order."""
     out = []
     for tree in EDITION_TREES:
-        folder = root / tree
-        if folder.is_dir():
-            out += [_input(p.relative_to(root).as_posix(), p) for p in files_under(folder)]
+        out += [_input(p.relative_to(root).as_posix(), p) for p in files_under(root / tree)]
     for layer in layers:
         folder = layer if layer.is_absolute() else root / layer
-        if folder.is_dir():
-            out += [_input(f"layers/{folder.name}/{p.relative_to(folder).as_posix()}", p)
-                    for p in files_under(folder)]
+        out += [_input(f"layers/{folder.name}/{p.relative_to(folder).as_posix()}", p) for p in files_under(folder)]
     return out
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from unittest import mock
 
 from weasyprint.layout import inline
 
@@ -38,8 +39,5 @@ def remembered() -> Iterator[dict[str, int]]:
         cache[key] = (style, result)
         return result
 
-    inline.split_first_line = split_first_line
-    try:
+    with mock.patch.object(inline, "split_first_line", split_first_line):
         yield counts
-    finally:
-        inline.split_first_line = original

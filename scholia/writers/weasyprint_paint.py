@@ -12,10 +12,12 @@ WeasyPrint's internals are used; ``pyproject.toml`` pins WeasyPrint to 70.x.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from unittest import mock
 
 from weasyprint.document import Document, Page
 
@@ -45,7 +47,7 @@ def _added(table: dict, before: int) -> dict:
     return dict(itertools.islice(table.items(), before, None))
 
 
-def _paint_rest(doc: Document, start: int, options: dict) -> list:
+def _paint_rest(doc: Document, pages: dict[int, int], start: int, options: dict) -> list:
     """In the child: run ``write_pdf`` as far as painting pages ``start``… and return, per page,
     its content-stream operations, the fonts it first used, the glyphs it added to each font and
     the opacity states it first used. Shipping stops at the first page that adds another resource
@@ -54,7 +56,6 @@ def _paint_rest(doc: Document, start: int, options: dict) -> list:
     import logging
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)  # the parent reports what it finds
-    pages = {id(p): i for i, p in enumerate(doc.pages)}
     shipped: list = []
     original = Page.paint
 
@@ -82,13 +83,8 @@ def _paint_rest(doc: Document, start: int, options: dict) -> list:
             raise _Shipped
         return None
 
-    Page.paint = paint
-    try:
+    with mock.patch.object(Page, "paint", paint), contextlib.suppress(_Shipped):
         doc.write_pdf(**options)
-    except _Shipped:
-        pass
-    finally:
-        Page.paint = original
     return shipped
 
 
@@ -111,16 +107,15 @@ def painting_split(doc: Document, options: dict) -> Iterator[None]:
     order, as the sequential writer would). Tagged PDFs, forms, and documents this process has
     needed more than ``MAX_PAINT_FORK_MB`` for are painted in one process."""
     n = len(doc.pages)
-    if (n < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms") or _size_mb() > MAX_PAINT_FORK_MB
-            or not parallel.can_fork()):
+    if n < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms") or _size_mb() > MAX_PAINT_FORK_MB:
         yield
         return
     start = n // 2
-    job = parallel.elsewhere(lambda: _paint_rest(doc, start, options))
+    pages = {id(p): i for i, p in enumerate(doc.pages)}
+    job = parallel.elsewhere(lambda: _paint_rest(doc, pages, start, options))
     if job is None:
         yield
         return
-    pages = {id(p): i for i, p in enumerate(doc.pages)}
     original = Page.paint
     shipped: list | None = None
 
@@ -151,9 +146,8 @@ def painting_split(doc: Document, options: dict) -> Iterator[None]:
         return None
 
     last["painted"] = 0
-    Page.paint = paint
     try:
-        yield
+        with mock.patch.object(Page, "paint", paint):
+            yield
     finally:
-        Page.paint = original
         job.cancel()

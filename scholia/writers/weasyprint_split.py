@@ -29,6 +29,7 @@ import copyreg
 import io
 import pickle
 from collections.abc import Iterator
+from unittest import mock
 
 import weasyprint
 from weasyprint import DEFAULT_OPTIONS
@@ -188,6 +189,17 @@ def _fresh_remake_state() -> dict:
     return {"content_changed": False, "pages_wanted": False, "anchors": [], "content_lookups": []}
 
 
+def _paginate(context, root, html, i: int) -> Iterator:
+    """WeasyPrint's first pagination pass from page ``i`` to the end of the document."""
+    while True:
+        context.page_maker[i][-1].update(_fresh_remake_state())
+        page, resume_at = remake_page(i, context, root, html)
+        yield page
+        i += 1
+        if resume_at is None and not context.reported_footnotes:
+            return
+
+
 def _layout_rest(html, root, context, point, reg, footnotes) -> bytes | None:
     """In the child: the pages from the split point to the end, pickled with the page-maker
     entries of their starts and of the end; None if they depend on what comes before."""
@@ -197,15 +209,8 @@ def _layout_rest(html, root, context, point, reg, footnotes) -> bytes | None:
     context.page_maker = [(None, next_page, right_page, state, _fresh_remake_state()),
                           (resume_at, next_page, right_page, copy.deepcopy(state), _fresh_remake_state())]
     context.rendered_notes = []
-    pages, i = [], 1  # index 0 stands for the pages before: the first page here is not a :first page
-    while True:
-        context.page_maker[i][-1].update(_fresh_remake_state())
-        page, resume = remake_page(i, context, root, html)
-        pages.append(page)
-        i += 1
-        if resume is None and not context.reported_footnotes:
-            break
-    entries = context.page_maker[1:i + 1]
+    pages = list(_paginate(context, root, html, 1))  # index 0 stands for the pages before: no :first page here
+    entries = context.page_maker[1:]
     if (context.rendered_notes or any(p for names in context.running_elements.values() for p in names.values())
             or any(e[-1]["content_lookups"] or e[-1]["pages_wanted"] or e[-1]["content_changed"]
                    for e in entries)):
@@ -234,41 +239,30 @@ def _layout_split(html, root, context, point) -> Iterator:
             return _make_pages_joining(context, root_box, html, job, point, reg)
         return original(context, root_box, html, pages)
 
-    wlayout.make_all_pages = make_all_pages
     try:
-        yield from wlayout.layout_document(html, root, context)
+        with mock.patch.object(wlayout, "make_all_pages", make_all_pages):
+            yield from wlayout.layout_document(html, root, context)
     finally:
-        wlayout.make_all_pages = original
         job.cancel()
 
 
 def _make_pages_joining(context, root, html, job, point, reg) -> Iterator:
     """WeasyPrint's first ``make_all_pages`` pass, taking the child's pages at the split point."""
-    i = 0
     context.rendered_notes = []
-    waiting = True
-    while True:
-        resume_at, next_page, right_page, _, remake_state = context.page_maker[i]
-        if (waiting and (resume_at, next_page, right_page) == point and not context.reported_footnotes
-                and not context.broken_out_of_flow):
-            waiting = False
+    for i, page in enumerate(_paginate(context, root, html, 0), 1):
+        yield page
+        resume_at, next_page, right_page, _, _ = context.page_maker[i]
+        if (resume_at, next_page, right_page) == point and not context.reported_footnotes \
+                and not context.broken_out_of_flow:
             try:
                 data = job.result()
             except Exception:  # noqa: BLE001 - a real error recurs below, in this process
                 data = None
             joined = _join(context, root, html, i, _loads(data, reg)) if data else None
-            if joined is not None:
-                yield from joined
-                return
-        remake_state.update(_fresh_remake_state())
-        page, resume_at = remake_page(i, context, root, html)
-        yield page
-        i += 1
-        if resume_at is None and not context.reported_footnotes:
-            context.page_maker = context.page_maker[:i + 1]
-            context.broken_out_of_flow.clear()
-            context.reported_footnotes.clear()
-            return
+            yield from joined if joined is not None else _paginate(context, root, html, i)
+            break
+    context.broken_out_of_flow.clear()
+    context.reported_footnotes.clear()
 
 
 def _same_style(mine, theirs) -> bool:
@@ -317,7 +311,5 @@ def _join(context, root, html, start, payload) -> list | None:
         page_maker.append((resume_at, next_page, right_page, state, _fresh_remake_state()))
     gone = set(consumed)
     context.footnotes[:] = [f for f in context.footnotes if id(f) not in gone]
-    context.broken_out_of_flow.clear()
-    context.reported_footnotes.clear()
     last["joined"] = len(pages)
     return pages
