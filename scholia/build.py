@@ -161,9 +161,9 @@ def _write_in_child(formats: list[str], rendered: Rendered, ctx: Context) -> tup
 
 
 def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[str, bytes]:
-    """Each format's bytes. The PDF is laid out first, as the EPUB's page list comes from its layout;
-    then, given a second core, a forked process writes the other formats while this one writes the
-    PDF. (Laying out and writing the PDF is one WeasyPrint document's work: it cannot be split.)"""
+    """Each format's bytes. The PDF is laid out first, as the EPUB's page list comes from its layout.
+    Given a second core, the PDF's pages are painted on both, and then a forked process writes the
+    other formats while this one finishes the PDF (fonts, compression: work for one core)."""
     rest = [f for f in formats if f != "pdf"]
     if "pdf" not in formats or not rest:
         return {fmt: _write(fmt, rendered, ctx) for fmt in formats}
@@ -173,15 +173,23 @@ def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[
 
     with stage("write PDF"):
         pdf.output_layout(rendered, ctx)
-    job = parallel.start(lambda: _write_in_child(rest, rendered, ctx))
+    jobs: list[parallel.Job] = []
+
+    def others() -> None:
+        if not jobs:
+            jobs.append(parallel.start(lambda: _write_in_child(rest, rendered, ctx)))
+
     try:
-        out = {"pdf": _write("pdf", rendered, ctx)}
-        others, times, own = job.result()
+        with stage("write PDF"):
+            out = {"pdf": pdf.write(rendered, ctx, painted=others)}
+        others()
+        written, times, own = jobs[0].result()
     except BaseException:
-        job.cancel()
+        for job in jobs:
+            job.cancel()
         raise
     merge(times, own)
-    return out | others
+    return out | written
 
 
 def produce(root: Path, options: BuildOptions) -> dict[str, bytes]:

@@ -70,3 +70,20 @@ def test_the_childs_result_comes_back_after_it_has_exited():
     else:
         pytest.fail("the child did not exit before its result was read")
     assert job.result() == b"y" * 1_000_000
+
+
+def test_memory_shared_with_a_child_is_left_out_of_garbage_collection_while_it_runs(monkeypatch):
+    """Collecting would write to every object, and each page written is one the system must copy
+    for parent or child: the objects there are at the fork are frozen until the last child ends."""
+    import gc
+
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    first = parallel.start(lambda: gc.get_freeze_count())
+    second = parallel.start(lambda: 1)
+    assert gc.get_freeze_count() > 0
+    assert first.result() > 0  # the child does not collect them either
+    assert gc.get_freeze_count() > 0  # the second child still shares them
+    second.cancel()
+    assert gc.get_freeze_count() == 0

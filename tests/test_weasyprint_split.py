@@ -11,6 +11,9 @@ dropped and the PDF is still the same."""
 
 from __future__ import annotations
 
+import io
+
+import pypdf
 import pytest
 import weasyprint
 
@@ -117,8 +120,10 @@ def paint(page: str, monkeypatch) -> tuple[bytes, bytes, int]:
     monkeypatch.setattr(parallel, "cores", lambda: 2)
     monkeypatch.setattr(weasyprint_paint, "MAX_PAINT_FORK_MB", 10**6)  # whatever the test process's size
     doc = weasyprint.HTML(string=page).render()
-    with weasyprint_paint.painting_split(doc, {}):
+    calls: list[int] = []
+    with weasyprint_paint.painting_split(doc, {}, lambda: calls.append(weasyprint_paint.last["painted"])):
         split = doc.write_pdf()
+    assert len(calls) == 1  # "every page is painted" is said once
     return split, doc.write_pdf(), weasyprint_paint.last["painted"]
 
 
@@ -126,7 +131,29 @@ def test_pages_painted_by_the_child_give_the_same_pdf(monkeypatch):
     page = book(extra_style="h1 { color: rgba(0, 0, 0, 0.8); }")  # an opacity state, named by its value
     split, alone, painted = paint(page, monkeypatch)
     assert painted >= 15
+    # Every page's stream was compressed while the pages were painted, on both sides.
+    assert weasyprint_paint.last["compressed"] == len(weasyprint.HTML(string=page).render().pages)
     assert split == alone
+
+
+def test_streams_changed_after_painting_are_compressed_again(monkeypatch):
+    """A stream compressed beforehand is used only while its bytes are those that were compressed."""
+    from weasyprint.pdf.stream import Stream
+
+    def change(document, pdf):  # a step after painting that adds to every page's stream
+        for obj in pdf.objects:
+            if isinstance(obj, Stream):
+                obj.stream.append(b"% added")
+
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    monkeypatch.setattr(weasyprint_paint, "MAX_PAINT_FORK_MB", 10**6)
+    doc = weasyprint.HTML(string=book()).render()
+    with weasyprint_paint.painting_split(doc, {}):
+        split = doc.write_pdf(finisher=change)
+    assert weasyprint_paint.last["painted"] >= 15
+    assert weasyprint_paint.last["compressed"] == 0
+    assert split == doc.write_pdf(finisher=change)
+    assert b"% added" in pypdf.PdfReader(io.BytesIO(split)).pages[-1].get_contents().get_data()
 
 
 def test_numbered_resources_stop_the_childs_painting(monkeypatch):

@@ -14,6 +14,7 @@ import io
 import re
 import tomllib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -492,10 +493,11 @@ def output_layout(rendered: Rendered, ctx: Context) -> Layout:
     return layout(rendered, ctx, out.layout, ctx.options.paper, ctx.options.notes)
 
 
-def write(rendered: Rendered, ctx: Context) -> bytes:
+def write(rendered: Rendered, ctx: Context, painted: Callable[[], None] = lambda: None) -> bytes:
     """The PDF of ``ctx.options.profile``. Page labels, and for a PDF/A or PDF/UA profile the XMP
     metadata and the attached sources, are written by WeasyPrint's finisher hook, in the same pass
-    (no second writer that could change the header, the IDs or the output intent)."""
+    (no second writer that could change the header, the IDs or the output intent). ``painted`` is
+    called once every page is painted: from there on the writer uses one core."""
     out = pdf_output(ctx, ctx.options.profile)
     lay = output_layout(rendered, ctx)
     prov = ctx.shared.get("provenance")
@@ -512,7 +514,7 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
     if attached:
         options["attachments"] = [a for a, _ in attached]
     finisher = _finisher(lay.front_pages, out, rendered, ctx, digest, dict(attached))
-    with weasyprint_paint.painting_split(doc, options):
+    with weasyprint_paint.painting_split(doc, options, painted):
         data = doc.write_pdf(finisher=finisher, **options)
     with stage("check PDF"):
         check_embedded_fonts(data)

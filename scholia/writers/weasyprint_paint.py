@@ -15,15 +15,19 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from unittest import mock
 
+import pydyf
 from weasyprint.document import Document, Page
 
 from .. import parallel
 
-last = {"painted": 0}  # pages of the last write painted by the child, for tests and benchmarks
+# Of the last write, for tests and benchmarks: pages painted by the child, streams compressed before
+# they were written.
+last = {"painted": 0, "compressed": 0}
 
 MIN_PAINT_PAGES = 16  # below this, forking costs more than painting half the pages saves
 # A painting child reads half the laid-out pages, and every object it reads becomes its own copy
@@ -47,12 +51,52 @@ def _added(table: dict, before: int) -> dict:
     return dict(itertools.islice(table.items(), before, None))
 
 
+def _raw(stream: pydyf.Stream) -> bytes:
+    """A stream's bytes before compression, as pydyf writes them."""
+    return b"\n".join(pydyf._to_bytes(item) for item in stream.stream)
+
+
+def _deflate(raw: bytes) -> bytes:
+    """pydyf's compression of a stream's bytes."""
+    compressor = zlib.compressobj(level=9)
+    return compressor.compress(raw) + compressor.flush()
+
+
+def _deflated(stream: pydyf.Stream) -> tuple[bytes, bytes] | None:
+    """A painted page's stream, before and after compression (None if it is written uncompressed)."""
+    if not stream.compress:
+        return None
+    raw = _raw(stream)
+    return raw, _deflate(raw)
+
+
+@contextmanager
+def _compressed_beforehand(done: dict[bytes, bytes]) -> Iterator[None]:
+    """Within the block, pydyf writes a compressed stream whose bytes are a key of ``done`` with
+    that key's value instead of compressing them again (``Stream.data`` as pydyf 0.13 has it)."""
+
+    def data(self):
+        stream = _raw(self)
+        extra = pydyf.Dictionary(self.extra.copy())
+        if self.compress:
+            extra["Filter"] = "/FlateDecode"
+            deflated = done.get(stream)
+            last["compressed"] += deflated is not None
+            stream = deflated or _deflate(stream)
+        extra["Length"] = len(stream)
+        return b"\n".join((extra.data, b"stream", stream, b"endstream"))
+
+    with mock.patch.object(pydyf.Stream, "data", property(data)):
+        yield
+
+
 def _paint_rest(doc: Document, pages: dict[int, int], start: int, options: dict) -> list:
     """In the child: run ``write_pdf`` as far as painting pages ``start``… and return, per page,
-    its content-stream operations, the fonts it first used, the glyphs it added to each font and
-    the opacity states it first used. Shipping stops at the first page that adds another resource
-    (image, group, pattern, shading, soft mask) or a glyph missing from its font: those are
-    numbered in order across pages, so the parent paints that page and the rest itself."""
+    its content-stream operations, the fonts it first used, the glyphs it added to each font, the
+    opacity states it first used and its whole stream before and after compression. Shipping
+    stops at the first page that adds another resource (image, group, pattern, shading, soft mask)
+    or a glyph missing from its font: those are numbered in order across pages, so the parent
+    paints that page and the rest itself."""
     import logging
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)  # the parent reports what it finds
@@ -78,7 +122,8 @@ def _paint_rest(doc: Document, pages: dict[int, int], start: int, options: dict)
         if (size() != resources or any(g[2] for g in glyphs.values())
                 or any(not k.startswith(("a", "A")) for k in alphas)):  # "s3": numbered states
             raise _Shipped
-        shipped.append((stream.stream[begin:], [k for k in stream._fonts if k not in fonts], glyphs, alphas))
+        shipped.append((stream.stream[begin:], [k for k in stream._fonts if k not in fonts], glyphs, alphas,
+                        _deflated(stream)))
         if index == len(doc.pages) - 1:
             raise _Shipped
         return None
@@ -100,30 +145,28 @@ def _size_mb() -> float:
 
 
 @contextmanager
-def painting_split(doc: Document, options: dict) -> Iterator[None]:
+def painting_split(doc: Document, options: dict, painted: Callable[[], None] = lambda: None) -> Iterator[None]:
     """Within the block, ``doc.write_pdf(**options)`` paints the second half of the pages in a
     forked process: the parent takes each such page's operations and glyph use instead of painting
     it, unless the page needs a font the parent has not met yet (then it paints it itself, in
     order, as the sequential writer would). Tagged PDFs, forms, and documents this process has
-    needed more than ``MAX_PAINT_FORK_MB`` for are painted in one process."""
+    needed more than ``MAX_PAINT_FORK_MB`` for are painted in one process. ``painted`` is called
+    once the last page is painted: what ``write_pdf`` does after that runs on one core."""
     n = len(doc.pages)
-    if n < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms") or _size_mb() > MAX_PAINT_FORK_MB:
-        yield
-        return
-    start = n // 2
     pages = {id(p): i for i, p in enumerate(doc.pages)}
-    job = parallel.elsewhere(lambda: _paint_rest(doc, pages, start, options))
-    if job is None:
-        yield
-        return
+    start = n // 2
+    job = None
+    if not (n < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms")
+            or _size_mb() > MAX_PAINT_FORK_MB):
+        job = parallel.elsewhere(lambda: _paint_rest(doc, pages, start, options))
     original = Page.paint
     shipped: list | None = None
 
-    def paint(page, stream, scale=1):
+    def take(index: int, stream) -> bool:
+        """Whether page ``index`` is the child's: its painting is then added to ``stream``."""
         nonlocal shipped
-        index = pages.get(id(page), -1)
-        if index < start:
-            return original(page, stream, scale)
+        if job is None or index < start:
+            return False
         if shipped is None:
             try:
                 shipped = job.result()
@@ -131,8 +174,8 @@ def painting_split(doc: Document, options: dict) -> Iterator[None]:
                 shipped = []
         j = index - start
         if j >= len(shipped) or any(k not in stream._fonts for k in shipped[j][1]):
-            return original(page, stream, scale)
-        ops, _, glyphs, alphas = shipped[j]
+            return False
+        ops, _, glyphs, alphas, deflated = shipped[j]
         for key, state in alphas.items():  # opacity states are named by their value, in order of use
             stream._resources["ExtGState"].setdefault(key, state)
         stream.stream.extend(ops)
@@ -142,12 +185,25 @@ def painting_split(doc: Document, options: dict) -> Iterator[None]:
                 for glyph, value in added.items():
                     table.setdefault(glyph, value)
             font.used_in_forms = font.used_in_forms or in_forms
+        if deflated:  # used if this page's stream is still those bytes when it is written
+            done.setdefault(*deflated)
         last["painted"] += 1
-        return None
+        return True
 
-    last["painted"] = 0
+    def paint(page, stream, scale=1):
+        index = pages.get(id(page), -1)
+        if not take(index, stream):
+            original(page, stream, scale)
+            if job is not None and (deflated := _deflated(stream)):
+                done.setdefault(*deflated)  # compressed now, while the other core paints too
+        if index == n - 1:
+            painted()
+
+    last.update(painted=0, compressed=0)
+    done: dict[bytes, bytes] = {}
     try:
-        with mock.patch.object(Page, "paint", paint):
+        with mock.patch.object(Page, "paint", paint), _compressed_beforehand(done):
             yield
     finally:
-        job.cancel()
+        if job is not None:
+            job.cancel()
