@@ -6,10 +6,13 @@ heavy imports live inside the functions that need them."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import importlib
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -192,8 +195,29 @@ def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[
     return out | written
 
 
+@contextmanager
+def cycles_left_for_later() -> Iterator[None]:
+    """Python's cycle collector paused within the block. A build makes millions of objects (the
+    box tree, laid-out pages) that live until it ends, and each full collection scans them all
+    again: 7 full passes took 0.6-0.8 s of a 9 s build, and in a forked writer every object a
+    pass touches is a memory page the system must copy. The garbage only this collector can free
+    comes to ~13 MB for the white paper; it is freed after the build, when collection resumes."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def produce(root: Path, options: BuildOptions) -> dict[str, bytes]:
     """Run the pipeline: output file name → bytes."""
+    with cycles_left_for_later():
+        return _produce(root, options)
+
+
+def _produce(root: Path, options: BuildOptions) -> dict[str, bytes]:
     loaded, rendered, ctx = prepare(root, options)
     slug = loaded.edition.metadata.slug
     formats = [f for f in FORMATS if f in options.formats]

@@ -242,7 +242,7 @@ def embed(faces: list[FontFace], families: dict[str, list[str]], text: str) -> l
     """Subsets of the faces for the characters of ``text``: each role's first family gets every character
     it has (and basic Latin); the fallback families (other scripts) only what the first one lacks, and
     are left out when the text needs nothing from them."""
-    used = {ord(c) for c in text if not c.isspace()} | set(range(0x20, 0x7F))
+    used = {ord(c) for c in set(text) if not c.isspace()} | set(range(0x20, 0x7F))  # set(): once per character
     cmaps = {face: cmap(face.path, face.index) for face in faces}
     primary: dict[str, set[int]] = {}
     for face in faces:

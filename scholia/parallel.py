@@ -5,7 +5,6 @@ a second core, the task runs inside ``result()`` in this process."""
 
 from __future__ import annotations
 
-import gc
 import os
 import pickle
 import signal
@@ -24,26 +23,6 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
-
-
-_sharing = 0  # forked jobs running
-
-
-def _share() -> None:
-    """Before a fork: the objects there are now are left out of garbage collection (here and in the
-    child) until the child has ended, so neither process's collector writes to the memory pages
-    the two share, which the system would then have to copy."""
-    global _sharing
-    if not _sharing:
-        gc.freeze()
-    _sharing += 1
-
-
-def _unshare() -> None:
-    global _sharing
-    _sharing -= 1
-    if not _sharing:
-        gc.unfreeze()
 
 
 class Job(Generic[T]):
@@ -68,12 +47,7 @@ class Job(Generic[T]):
         # The outcome goes through an unnamed file, not a pipe: the child writes it all and exits at
         # once, freeing its memory, instead of waiting for the parent to come and read.
         self.file = tempfile.TemporaryFile()
-        _share()
-        try:
-            pid = os.fork()
-        except OSError:
-            _unshare()
-            raise
+        pid = os.fork()
         if pid == 0:  # the child: run, write the pickled outcome, leave without the parent's clean-up
             try:
                 try:
@@ -97,7 +71,6 @@ class Job(Generic[T]):
             raise RuntimeError("no result: the job was cancelled or has been read")
         os.waitpid(self.pid, 0)
         self.pid = 0
-        _unshare()
         with self.file as fh:
             fh.seek(0)
             data = fh.read()
@@ -118,7 +91,6 @@ class Job(Generic[T]):
                 pass
             self.file.close()
             self.pid = 0
-            _unshare()
 
 
 def start(task: Callable[[], T]) -> Job[T]:

@@ -94,12 +94,32 @@ def test_short_documents_are_not_split():
     assert point("<p>" + "word " * 100 + "</p>") is None
 
 
-def test_remembered_line_breaks_change_nothing():
-    page = book(chapters=2)
+def test_remembered_line_breaks_and_notes_change_nothing():
+    page = book(chapters=2).replace(" the earlier plan", ' the earlier plan<span class="fn">See the plan.</span>')
     plain = weasyprint.HTML(string=page).render().write_pdf()
     with weasyprint_memo.remembered() as counts:
         remembered = weasyprint.HTML(string=page).render().write_pdf()
     assert counts["hits"] > counts["calls"] / 10  # footnote areas are set again as notes join them
+    assert counts["note_hits"] > counts["note_calls"] / 4  # notes measured again in the same place
+    assert remembered == plain
+
+
+@pytest.mark.parametrize("note", [
+    '<span class="fn">A note with a float <span style="float: right">x</span> in it.</span>',
+    '<span class="fn">A note printed on page <span class="here"></span>.</span>'
+    '<style>.here::after { content: counter(page); }</style>',
+    '<span class="fn">A note that sends to <a href="#p1-4" class="to"></a>.</span>'
+    '<style>.to::after { content: target-counter(attr(href), page); }</style>',
+    '<span class="fn">A note with a note<span class="fn">inside it</span>.</span>',
+    '<span class="fn" style="position: relative; top: 2pt">A note set lower.</span>',
+])
+def test_notes_whose_layout_is_not_only_their_own_are_laid_out_each_time(note):
+    """Notes that change more than their own box, that a float may reach, or whose text waits for a
+    counter are never reused; the PDF stays WeasyPrint's."""
+    page = book(chapters=2).replace("<span class=\"fn\">Note 1.3", note + "<span class=\"fn\">Note 1.3")
+    plain = weasyprint.HTML(string=page).render().write_pdf()
+    with weasyprint_memo.remembered():
+        remembered = weasyprint.HTML(string=page).render().write_pdf()
     assert remembered == plain
 
 

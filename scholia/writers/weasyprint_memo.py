@@ -1,31 +1,48 @@
-"""Remember WeasyPrint's line breaks for the length of one layout.
+"""Remember what WeasyPrint lays out again and again, for the length of one layout.
 
-WeasyPrint lays out the same text at the same width many times: a page's footnote area is laid
-out again whenever a note joins or leaves it, and a paragraph that does not fit is set again on
-the next page. On the white paper 57% of the calls that find a line's first break point
-(``split_first_line``, Pango shaping and hyphenation) repeat an earlier call, which is about a
-fifth of the layout time. The call depends only on its arguments: the text, the style, the width
-and two flags. Within ``remembered()`` each result is kept under those arguments, the style by
-identity (the cache holds the style, so its ``id`` is not reused while the cache lives). The
-Pango layout in a result is deactivated, and is only reactivated, read and deactivated again when
-drawn, so boxes may share it. Tested by the PDFs being byte-identical with and without.
+Two calls repeat themselves, and both depend only on what they are given:
+
+- ``split_first_line`` (Pango shaping and hyphenation of a line's first break point): on the white
+  paper 57% of its calls repeat an earlier one, about a fifth of the layout time. Each result is
+  kept under the text, the style (by identity: the cache holds the style, so its ``id`` is not
+  reused while the cache lives), the width and two flags. The Pango layout in a result is
+  deactivated, and only reactivated, read and deactivated again when drawn, so boxes may share it.
+- the layout of each note in a page's footnote area while the area is *measured*: WeasyPrint
+  lays the whole area out again each time a note joins or leaves the page, only to learn its
+  height, so a page with k notes lays out k(k+1)/2 notes. A note laid out at the same place, after
+  the same margins, in the same area, comes out the same, so within such a measurement each note
+  is kept under those inputs and given back to later measurements. The area that is drawn is laid
+  out by WeasyPrint in full, as are notes whose layout changed anything else (another footnote,
+  a float, a running element, an absolutely positioned box), that a float could reach, or whose
+  text WeasyPrint may rewrite between passes (page-based or target counters).
+
+Tested by the PDFs being byte-identical with and without.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from unittest import mock
 
-from weasyprint.layout import inline
+from weasyprint.formatting_structure import boxes
+from weasyprint.layout import LayoutContext, block, inline
 
 
 @contextmanager
 def remembered() -> Iterator[dict[str, int]]:
-    """Memoise ``split_first_line`` inside the block; yields counts of calls and hits."""
+    """Memoise within the block; yields counts of calls and hits of each memo."""
+    counts = {"calls": 0, "hits": 0, "note_calls": 0, "note_hits": 0}
+    with ExitStack() as stack:
+        stack.enter_context(_line_breaks(counts))
+        stack.enter_context(_measured_notes(counts))
+        yield counts
+
+
+@contextmanager
+def _line_breaks(counts: dict[str, int]) -> Iterator[None]:
     original = inline.split_first_line
     cache: dict[tuple, tuple[object, tuple]] = {}
-    counts = {"calls": 0, "hits": 0}
 
     def split_first_line(text, style, context, max_width, justification_spacing, is_line_start=True,
                          minimum=False):
@@ -40,4 +57,65 @@ def remembered() -> Iterator[dict[str, int]]:
         return result
 
     with mock.patch.object(inline, "split_first_line", split_first_line):
-        yield counts
+        yield
+
+
+def _context_state(context: LayoutContext) -> tuple:
+    """What laying out a note could change in the layout context besides returning its box."""
+    return (len(context.footnotes), len(context.current_page_footnotes), len(context.reported_footnotes),
+            len(context.broken_out_of_flow), len(context.excluded_shapes), context.page_bottom,
+            sum(len(found) for pages in context.running_elements.values() for found in pages.values()))
+
+
+@contextmanager
+def _measured_notes(counts: dict[str, int]) -> Iterator[None]:
+    original_layout = block.block_level_layout
+    original_update = LayoutContext._update_footnote_area
+    cache: dict[tuple, tuple[tuple, tuple]] = {}
+    measuring = [False]
+    counted: dict[object, bool] = {}  # note element: whether its text waits for counters
+
+    def rewritten(box) -> bool:
+        if box.element not in counted:
+            counted[box.element] = any(b.missing_link is not None for b in box.descendants())
+        return counted[box.element]
+
+    def update_footnote_area(self):  # the area laid out here is measured, then thrown away
+        before, measuring[0] = measuring[0], True
+        try:
+            return original_update(self)
+        finally:
+            measuring[0] = before
+
+    def block_level_layout(context, box, bottom_space, skip_stack, containing_block, page_is_empty=True,
+                           absolute_boxes=None, fixed_boxes=None, adjoining_margins=None, first_letter_style=None,
+                           first_line_style=None, discard=False, max_lines=None):
+        args = (context, box, bottom_space, skip_stack, containing_block, page_is_empty, absolute_boxes,
+                fixed_boxes, adjoining_margins, first_letter_style, first_line_style, discard, max_lines)
+        if not (measuring[0] and isinstance(containing_block, boxes.FootnoteAreaBox) and box.element is not None
+                and skip_stack is None and first_letter_style is None and first_line_style is None
+                and not absolute_boxes and not fixed_boxes and not context.excluded_shapes
+                and box.style["position"] == "static" and not rewritten(box)):
+            return original_layout(*args)
+        counts["note_calls"] += 1
+        key = (box.element, box.element_tag, type(box), id(box.style), box.position_x, box.position_y,
+               bottom_space, id(containing_block.style), containing_block.width, containing_block.height,
+               page_is_empty, tuple(adjoining_margins or ()), discard, max_lines, context.current_page > 1,
+               context.forced_break, context.in_column)
+        hit = cache.get(key)
+        if hit is not None and hit[0] == (box.style, containing_block.style):
+            counts["note_hits"] += 1
+            new_box, resume_at, next_page, margins, through, lines = hit[1]
+            return new_box, resume_at, dict(next_page), list(margins), through, lines  # the caller adds to these
+        state = _context_state(context)
+        result = original_layout(*args)
+        new_box, resume_at, next_page, margins, through, lines = result
+        if new_box is not None and resume_at is None and _context_state(context) == state \
+                and not absolute_boxes and not fixed_boxes:
+            cache[key] = ((box.style, containing_block.style), (new_box, None, dict(next_page), list(margins),
+                                                                 through, lines))
+        return result
+
+    with mock.patch.object(block, "block_level_layout", block_level_layout), \
+            mock.patch.object(LayoutContext, "_update_footnote_area", update_footnote_area):
+        yield
