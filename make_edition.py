@@ -1,9 +1,7 @@
 #!/usr/bin/env python3
 """Build or check an annotated edition. Run `python make_edition.py --help`."""
 
-import sys
-
-from scholia.cli import main
+from scholia.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -88,10 +88,18 @@ def stamp(label: str) -> None:
 
 def alternate(runs: int, sides: list[tuple[str, Callable[[], float]]]) -> list[list[float]]:
     """Time each side once per round, in turn, so that all see the same machine (its speed drifts
-    within minutes): one list of seconds per side."""
+    within minutes), the order reversed every other round (no side always runs first): one list
+    of seconds per side."""
     times: list[list[float]] = [[] for _ in sides]
     for i in range(runs):
-        for (label, measure), out in zip(sides, times, strict=True):
+        order = list(zip(sides, times, strict=True))
+        for (label, measure), out in order if i % 2 == 0 else order[::-1]:
             stamp(f"run {i + 1}/{runs}: {label}")
             out.append(measure())
     return times
+
+
+def paired_ratio(a: list[float], b: list[float]) -> float:
+    """The median of the rounds' ratios a/b: each round's two times were taken minutes apart at
+    most, so a drift in the machine's speed between rounds cancels out."""
+    return median([x / y for x, y in zip(a, b, strict=True)])

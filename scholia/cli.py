@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -166,6 +167,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     serve(root, BuildOptions(include_drafts=args.include_drafts, csl=args.csl or "chicago-author-date"),
           port=args.port)
     return 0
+
+
+def run() -> None:
+    """The command line: ``main()``, then the process ends. What a build leaves behind is frozen
+    first, so the interpreter's last collection does not scan it object by object (0.2-0.3 s
+    after a build); the system takes the memory back at once."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

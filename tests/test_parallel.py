@@ -72,24 +72,3 @@ def test_the_childs_result_comes_back_after_it_has_exited():
     assert job.result() == b"y" * 1_000_000
 
 
-
-def test_a_build_runs_without_cycle_collection_and_restores_it(monkeypatch):
-    """Full collections rescan the build's millions of long-lived objects (and make forked writers
-    copy the memory they touch): the collector is paused for the build, and back on after it,
-    whether the build succeeds or fails."""
-    import gc
-
-    from scholia import build
-
-    seen: list[bool] = []
-
-    def produce(root, options):
-        seen.append(gc.isenabled())
-        raise BuildError("stop")
-
-    monkeypatch.setattr(build, "_produce", produce)
-    assert gc.isenabled()
-    with pytest.raises(BuildError):
-        build.produce(None, None)
-    assert seen == [False]
-    assert gc.isenabled()
