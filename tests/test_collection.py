@@ -30,15 +30,23 @@ def test_a_build_runs_without_cycle_collection_and_restores_it(monkeypatch):
 
 
 def test_the_command_line_ends_without_a_last_collection(monkeypatch):
-    """``run()`` exits with ``main()``'s status, the build's leftovers frozen out of the
-    interpreter's final collection."""
+    """``run()`` exits with ``main()``'s status, with the collector off throughout and the build's
+    leftovers frozen out of the interpreter's final collection."""
     from scholia import cli
 
-    monkeypatch.setattr(cli, "main", lambda: 3)
+    during: list[bool] = []
+
+    def main() -> int:
+        during.append(gc.isenabled())
+        return 3
+
+    monkeypatch.setattr(cli, "main", main)
     try:
         with pytest.raises(SystemExit) as stop:
             cli.run()
         assert stop.value.code == 3
+        assert during == [False]  # not switched on after the build, to scan its leftovers at once
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+        gc.enable()
