@@ -7,7 +7,11 @@ the opacity states it first used. This process paints the first half, then takes
 page instead of painting it, and merges the glyph tables. Anything numbered in order of use
 across pages (transparency groups, images, patterns, shadings, soft masks, glyphs missing from a
 font) ends the shipping: from that page on this process paints, in order, as it would alone.
-WeasyPrint's internals are used; ``pyproject.toml`` pins WeasyPrint to 70.x.
+
+Both sides also compress each page's content stream as soon as it is painted, which would
+otherwise be the larger part of the serial ``pydyf`` write; a stream is written from those bytes
+only while its content is still exactly what was compressed. WeasyPrint's and pydyf's internals
+are used; ``pyproject.toml`` pins WeasyPrint to 70.x and pydyf to 0.13.
 """
 
 from __future__ import annotations
