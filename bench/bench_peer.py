@@ -4,7 +4,7 @@ The peer pipeline is what a scholar would otherwise script: the edition turned i
 with footnotes and citations, then `pandoc --citeproc` to HTML and WeasyPrint to PDF, and
 `pandoc --citeproc` to EPUB. Both are timed in fresh processes, alternately, and the medians printed.
 
-    .venv/bin/python bench/bench_peer.py [--runs 3]
+    .venv/bin/python bench/bench_peer.py [--runs 5]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def to_pandoc_markdown(out: Path) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     from scholia.citeproc import pandoc_path
 
