@@ -2,7 +2,7 @@
 print HTML. The ratio is our overhead: reading, anchoring, citations, templates, extra layout passes,
 page labels and checks. Fresh processes, alternately, medians.
 
-    .venv/bin/python bench/bench_limit.py [--runs 3]
+    .venv/bin/python bench/bench_limit.py [--runs 5]
 """
 
 from __future__ import annotations
