@@ -176,19 +176,20 @@ def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[
 
     with stage("write PDF"):
         pdf.output_layout(rendered, ctx)
-    jobs: list[parallel.Job] = []
+    job: parallel.Job | None = None
 
     def others() -> None:
-        if not jobs:
-            jobs.append(parallel.start(lambda: _write_in_child(rest, rendered, ctx)))
+        nonlocal job
+        if job is None:
+            job = parallel.start(lambda: _write_in_child(rest, rendered, ctx))
 
     try:
         with stage("write PDF"):
             out = {"pdf": pdf.write(rendered, ctx, painted=others)}
         others()
-        written, times, own = jobs[0].result()
+        written, times, own = job.result()
     except BaseException:
-        for job in jobs:
+        if job is not None:
             job.cancel()
         raise
     merge(times, own)

@@ -22,7 +22,7 @@ Tested by the PDFs being byte-identical with and without.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from unittest import mock
 
 from weasyprint.formatting_structure import boxes
@@ -33,9 +33,7 @@ from weasyprint.layout import LayoutContext, block, inline
 def remembered() -> Iterator[dict[str, int]]:
     """Memoise within the block; yields counts of calls and hits of each memo."""
     counts = {"calls": 0, "hits": 0, "note_calls": 0, "note_hits": 0}
-    with ExitStack() as stack:
-        stack.enter_context(_line_breaks(counts))
-        stack.enter_context(_measured_notes(counts))
+    with _line_breaks(counts), _measured_notes(counts):
         yield counts
 
 
@@ -103,7 +101,7 @@ def _measured_notes(counts: dict[str, int]) -> Iterator[None]:
                page_is_empty, tuple(adjoining_margins or ()), discard, max_lines, context.current_page > 1,
                context.forced_break, context.in_column)
         hit = cache.get(key)
-        if hit is not None and hit[0] == (box.style, containing_block.style):
+        if hit is not None and hit[0][0] is box.style and hit[0][1] is containing_block.style:
             counts["note_hits"] += 1
             new_box, resume_at, next_page, margins, through, lines = hit[1]
             return new_box, resume_at, dict(next_page), list(margins), through, lines  # the caller adds to these
