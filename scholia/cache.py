@@ -9,6 +9,7 @@ build would (builds are deterministic), which the tests check.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -53,6 +54,27 @@ def _font_stamp() -> list[tuple[str, int, int]]:
             st = p.stat()
             stamp.append((str(p), st.st_size, int(st.st_mtime)))
     return stamp
+
+
+@functools.cache
+def _tool_digest() -> str:
+    """The tool's own code and styles (they cannot change under a running build)."""
+    tool = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for folder in (tool, tool.parent / "styles"):
+        for path in provenance.files_under(folder):
+            h.update(f"{path.relative_to(folder)}\0".encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def layout_stamp(roots: list[Path]) -> str:
+    """What every kept layout (``writers/weasyprint_memory``) depends on beyond its document: the
+    tool's code, the libraries' versions, and the font files, system ones and those under ``roots``
+    (the folders the print writer may read), by path, size and modification time."""
+    files = [(str(p), p.stat().st_size, int(p.stat().st_mtime)) for r in roots for p in provenance.files_under(r)]
+    return hashlib.sha256(json.dumps({"tool": _tool_digest(), "versions": _versions(), "fonts": _font_stamp(),
+                                      "files": files}, sort_keys=True).encode()).hexdigest()
 
 
 def build_key(root: Path, options: BuildOptions, build_date: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -82,3 +83,23 @@ def test_damaged_cache_entry_is_a_miss(tmp_path: Path, monkeypatch):
     assert cache.load("k") == {"a.html": b"hello"}
     (tmp_path / "k" / "a.html").write_bytes(b"hellO")
     assert cache.load("k") is None
+
+
+def test_rebuild_after_a_note_edit_takes_kept_layout_and_is_byte_identical(edition: Path, tmp_path: Path):
+    """The stage cache: the chapters that a note edit leaves as they were come from the layout kept
+    by the last build (``writers/weasyprint_memory``), and the PDF is the one a fresh build makes."""
+    env = {"SCHOLIA_CACHE": str(tmp_path / "cache"), "SOURCE_DATE_EPOCH": "1758240000"}
+    args = ["build", str(edition), "--format", "pdf"]
+    assert run_cli(*args, "--out", str(tmp_path / "first"), env=env).returncode == 0
+    kept = list((tmp_path / "cache" / "layout").glob("*.pickle"))
+    assert len(kept) >= 3  # the title page, the front matter's sections, the text's chapters
+    for path in kept:
+        os.utime(path, (1e9, 1e9))  # reading a kept segment marks it as used
+    _edit(edition / "annotations" / "notes" / "I" / "liberty.md", "Capitalised", "Capitalized")
+    assert run_cli(*args, "--out", str(tmp_path / "edited"), env=env).returncode == 0
+    used = [p for p in kept if p.stat().st_mtime > 1e9]
+    assert 0 < len(used) < len(kept)  # all but the edited chapter's were used again
+    # The edited chapter was kept anew, and so was the colophon, which states the inputs' digest.
+    assert len(list((tmp_path / "cache" / "layout").glob("*.pickle"))) == len(kept) + 2
+    assert run_cli(*args, "--out", str(tmp_path / "fresh"), "--no-cache", env=env).returncode == 0
+    assert (tmp_path / "edited" / "address.pdf").read_bytes() == (tmp_path / "fresh" / "address.pdf").read_bytes()

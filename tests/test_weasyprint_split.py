@@ -18,7 +18,7 @@ import pytest
 import weasyprint
 
 from scholia import parallel
-from scholia.writers import weasyprint_memo, weasyprint_paint, weasyprint_split
+from scholia.writers import weasyprint_memo, weasyprint_memory, weasyprint_paint, weasyprint_split
 
 STYLE = """
 @page { size: A5; margin: 20mm 18mm; @footnote { border-top: 0.5pt solid; margin-top: 3mm; }
@@ -57,7 +57,9 @@ def render(page: str, split: bool, monkeypatch) -> tuple[bytes, int]:
 
 def point(page: str):
     html = weasyprint.HTML(string=page)
-    return weasyprint_split.split_point(weasyprint_split.prepare(html)[2], html)
+    bounds = weasyprint_split.boundaries(weasyprint_split.prepare(html)[2], html)
+    k = weasyprint_split.split_point(bounds, html)
+    return None if k is None else bounds[k].point
 
 
 def test_split_point_halves_the_text():
@@ -77,16 +79,18 @@ def test_joined_pages_give_the_sequential_pdf(monkeypatch):
 
 
 def test_pages_that_refer_back_are_laid_out_in_one_process(monkeypatch):
+    """The last chapter looks up an earlier page's number: this process lays it out; the child's
+    chapters before it are still joined."""
     page = book(back_reference=True)
     split, joined = render(page, True, monkeypatch)
-    assert joined == 0
+    assert 0 < joined < render(book(), True, monkeypatch)[1]
     assert split == render(page, False, monkeypatch)[0]
 
 
 def test_page_styles_that_depend_on_the_page_index_are_never_guessed(monkeypatch):
     page = book(extra_style="@page :nth(-n+5) { margin-top: 30mm; }")
     split, joined = render(page, True, monkeypatch)
-    assert joined == 0
+    assert joined < render(book(), True, monkeypatch)[1]  # the child's first pages had the wrong margin
     assert split == render(page, False, monkeypatch)[0]
 
 
@@ -195,3 +199,86 @@ def test_a_large_process_paints_alone(monkeypatch):
     with weasyprint_paint.painting_split(doc, {}):
         alone = doc.write_pdf()
     assert alone == doc.write_pdf()
+
+
+# ---------- weasyprint_memory: segments kept between builds ----------
+
+def remember(page: str, folder, monkeypatch, stamp: str = "tool") -> tuple[bytes, dict]:
+    """The PDF of ``page`` laid out with the memory in ``folder``, and what the layout took from it."""
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    memory = weasyprint_memory.Memory(folder, stamp)
+    doc = weasyprint_split.render(weasyprint.HTML(string=page), memory=memory)
+    return doc.write_pdf(), dict(weasyprint_split.last)
+
+
+def sequential(page: str) -> bytes:
+    return weasyprint_split.render(weasyprint.HTML(string=page), split=False).write_pdf()
+
+
+def test_unchanged_chapters_come_from_memory_and_give_the_same_pdf(tmp_path, monkeypatch):
+    page = book()
+    first, took = remember(page, tmp_path, monkeypatch)
+    assert took["remembered"] == 0 and len(list(tmp_path.glob("*.pickle"))) == 6  # every chapter kept
+    assert first == sequential(page)
+    again, took = remember(page, tmp_path, monkeypatch)
+    assert took["remembered"] > 20 and again == first
+    # One note of chapter 2 edited: chapter 2 is laid out again, the others come from memory.
+    edited = page.replace("Note 2.3: ", "Note 2.3, edited at length to take a second line or more: ")
+    pdf, took = remember(edited, tmp_path, monkeypatch)
+    assert 0 < took["remembered"] < sum(1 for _ in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    assert pdf == sequential(edited)
+
+
+@pytest.mark.parametrize("change", ["style", "stamp", "attribute", "earlier text"])
+def test_what_shapes_a_chapter_is_in_its_key(tmp_path, monkeypatch, change):
+    page = book()
+    remember(page, tmp_path, monkeypatch)
+    stamp = "tool"
+    if change == "style":  # any style sheet change, even one no box seems to use
+        page = page.replace("</style>", ".unused { color: red }</style>", 1)
+    elif change == "stamp":  # another tool version or font file
+        stamp = "other tool"
+    elif change == "attribute":  # an ancestor's attribute, which selectors may see
+        page = page.replace("<body>", "<body class='wide'>")
+    pdf, took = remember(page, tmp_path, monkeypatch, stamp)
+    if change == "earlier text":  # nothing changed here: every chapter comes back
+        assert took["remembered"] > 20
+    else:
+        assert took["remembered"] == 0
+    assert pdf == sequential(page)
+
+
+def test_chapters_that_refer_to_other_pages_are_never_kept(tmp_path, monkeypatch):
+    page = book(back_reference=True)
+    remember(page, tmp_path, monkeypatch)
+    assert len(list(tmp_path.glob("*.pickle"))) == 5  # the last chapter looks up a page number
+    pdf, took = remember(page, tmp_path, monkeypatch)
+    assert took["remembered"] > 0 and pdf == sequential(page)
+
+
+def test_damaged_or_hostile_files_are_misses(tmp_path, monkeypatch):
+    page = book(chapters=3)
+    remember(page, tmp_path, monkeypatch)
+    files = sorted(tmp_path.glob("*.pickle"))
+    data = files[0].read_bytes()
+    files[0].write_bytes(data[:-10] + b"0123456789")  # damaged: its digest no longer matches
+    memory = weasyprint_memory.Memory(tmp_path, "tool")
+    assert memory.load(files[0].stem) is None
+
+    class Hostile:
+        def __reduce__(self):
+            return (__import__("os").system, ("touch " + str(tmp_path / "pwned"),))
+
+    for f in files:  # well-formed files whose pickle would run a command when loaded
+        memory.store({f.stem: __import__("pickle").dumps(Hostile())})
+    pdf, took = remember(page, tmp_path, monkeypatch)
+    assert took["remembered"] == 0 and not (tmp_path / "pwned").exists()
+    assert pdf == sequential(page)
+
+
+def test_only_the_newest_segments_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(weasyprint_memory, "KEEP_BYTES", 1)
+    memory = weasyprint_memory.Memory(tmp_path, "tool")
+    memory.store({"a": b"x" * 10})
+    memory.store({"b": b"y" * 10})
+    assert [p.stem for p in tmp_path.glob("*.pickle")] == ["b"] or not list(tmp_path.glob("*.pickle"))

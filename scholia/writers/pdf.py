@@ -22,12 +22,12 @@ import weasyprint
 from markupsafe import Markup
 from pypdf import PdfReader
 
-from .. import fonts
+from .. import cache, fonts
 from ..build import BuildError, Context
 from ..fetcher import RefusedURL, SafeFetcher
 from ..render import Rendered, RenderedNote, block_runs_html, initials
 from ..timing import stage
-from . import weasyprint_fix, weasyprint_paint, weasyprint_split
+from . import weasyprint_fix, weasyprint_memory, weasyprint_paint, weasyprint_split
 from .common import page_model
 
 LEMMA_MAX = 60  # longer lemmas are not repeated in the note (the underline shows the span)
@@ -221,7 +221,9 @@ def _render(page: str, ctx: Context, fetcher: SafeFetcher) -> weasyprint.Documen
     try:
         with stage("layout PDF"):
             html = weasyprint.HTML(string=page, base_url=base, url_fetcher=fetcher, media_type="print")
-            return weasyprint_split.render(html)
+            memory = (weasyprint_memory.Memory(cache.cache_dir() / "layout", cache.layout_stamp(fetcher.roots))
+                      if ctx.options.cache else None)
+            return weasyprint_split.render(html, memory=memory)
     except RefusedURL as exc:
         raise BuildError(f"PDF: {exc}") from None
 

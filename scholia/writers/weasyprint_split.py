@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import copy
 import copyreg
-import io
-import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
 from unittest import mock
 
 import weasyprint
@@ -51,7 +51,7 @@ from weasyprint.layout.page import (
 from weasyprint.text.fonts import FontConfiguration
 
 from .. import parallel
-from . import weasyprint_memo
+from . import weasyprint_memo, weasyprint_memory
 
 MIN_CHARS = 40_000  # below this much text a second process costs more than it saves
 SIDES = {"right": True, "left": False}
@@ -61,20 +61,31 @@ SIDES = {"right": True, "left": False}
 # (~24k per child); then it pickles its pages. At 0.56 the white paper's waits fell to 0.1-0.7 s,
 # the child now done first.
 SHARE = 0.56
-last = {"joined": 0}  # pages of the last render laid out by the child (0: none), for tests and benchmarks
+last = {"joined": 0, "remembered": 0, "stored": 0}  # pages of the last render laid out by the child,
+# pages taken from earlier builds, segments kept for later builds: for tests and benchmarks
 
 
-def render(html: weasyprint.HTML, split: bool = True) -> weasyprint.Document:
-    """``html.render()``; with ``split`` and a second core, on two processes."""
+def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.Memory | None = None
+           ) -> weasyprint.Document:
+    """``html.render()``; with ``split`` and a second core, on two processes; with ``memory``, taking
+    the pages of unchanged chapters from earlier builds and keeping those laid out now."""
     options, context, root = prepare(html)
-    last["joined"] = 0
-    point = split_point(root, html) if split and parallel.can_fork() else None
+    last.update(joined=0, remembered=0, stored=0)
+    bounds = boundaries(root, html)
+    walks = _walks(root, context, html, bounds, memory) if memory is not None else [None] * len(bounds)
+    kept = {k: data for k, w in enumerate(walks) if w is not None and (data := memory.load(w.key)) is not None}
+    point = None if kept or not (split and parallel.can_fork()) else split_point(bounds, html)
+    plan = _Plan(bounds, walks, kept, memory, lambda: _registry(root, context, html))
     with weasyprint_memo.remembered():
-        pages = list(wlayout.layout_document(html, root, context) if point is None
-                     else _layout_split(html, root, context, point))
+        pages = list(_layout(html, root, context, plan, point))
     doc = Document([Page(p) for p in pages], DocumentMetadata(**get_html_metadata(html)), html.url_fetcher,
                    context.font_config, {}, options["output_intent"])
     doc._html = html
+    if plan.storing is not None:
+        try:
+            last["stored"] += plan.storing.result() or 0
+        except Exception:  # noqa: BLE001 - keeping pages for later never fails a build
+            pass
     return doc
 
 
@@ -97,9 +108,17 @@ def _side(value: str, ltr: bool) -> bool | None:
     return SIDES.get(value)
 
 
-def split_point(root: boxes.Box, html: weasyprint.HTML) -> tuple[dict, dict, bool] | None:
-    """``(resume_at, next_page, right_page)`` of the forced break of known side that comes nearest
-    to ``SHARE`` of the document's text, or None if the document is short or has no such break."""
+@dataclass(frozen=True)
+class Boundary:
+    """A forced break of known side before a block: where a process can begin laying out pages."""
+
+    path: tuple[int, ...]  # of the block, in the box tree
+    point: tuple[dict, dict, bool]  # the page maker's (resume_at, next_page, right_page) there
+    at: float  # the share of the document's text before it
+
+
+def boundaries(root: boxes.Box, html: weasyprint.HTML) -> list[Boundary]:
+    """Every forced break of known side between two in-flow blocks (down to 4 levels), in order."""
     where: dict = {}
     total = 0
 
@@ -112,13 +131,10 @@ def split_point(root: boxes.Box, html: weasyprint.HTML) -> tuple[dict, dict, boo
             total += len(child.tail or "")
 
     count(html.etree_element)
-    if total < MIN_CHARS:
-        return None
     ltr = root.style["direction"] == "ltr"
-    best: tuple[float, tuple[dict, dict, bool]] | None = None
+    found: list[Boundary] = []
 
     def walk(box: boxes.Box, path: tuple[int, ...], depth: int) -> None:
-        nonlocal best
         children = [(i, c) for i, c in enumerate(box.children) if c.is_in_normal_flow()
                     and isinstance(c, boxes.BlockBox)]
         for (_, before), (i, child) in zip(children, children[1:], strict=False):
@@ -128,18 +144,39 @@ def split_point(root: boxes.Box, html: weasyprint.HTML) -> tuple[dict, dict, boo
                 for index in reversed((*path, i)):
                     resume_at = {index: resume_at}
                 next_page = {"break": "right" if side else "left", "page": child.page_values()[0]}
-                distance = abs(where[child.element] / total - SHARE)
-                if best is None or distance < best[0]:
-                    best = distance, (resume_at, next_page, side)
+                found.append(Boundary((*path, i), (resume_at, next_page, side), where[child.element] / (total or 1)))
         if depth:
             for i, child in children:
                 walk(child, (*path, i), depth - 1)
 
     walk(root, (), 4)
-    return best[1] if best else None
+    found.sort(key=lambda b: b.path)
+    return found
+
+
+def split_point(bounds: list[Boundary], html: weasyprint.HTML) -> int | None:
+    """The boundary nearest to ``SHARE`` of the text, or None if the document is short."""
+    if not bounds or len("".join(html.etree_element.itertext())) < MIN_CHARS:
+        return None
+    return min(range(len(bounds)), key=lambda k: abs(bounds[k].at - SHARE))
+
+
+def _walks(root, context, html, bounds: list[Boundary], memory) -> list[weasyprint_memory.Walk | None]:
+    """Each segment's walk and key (None where it cannot be kept)."""
+    prefix = weasyprint_memory.prefix(memory.stamp, html)
+    if prefix is None:
+        return [None] * len(bounds)
+    named = _named(context, html)
+    ends = [b.path for b in bounds[1:]] + [None]
+    return [weasyprint_memory.walk(root, named, b.path, end, prefix) for b, end in zip(bounds, ends, strict=True)]
 
 
 # ---------- pickling laid-out pages across the fork ----------
+
+def _named(context, html) -> list[object]:
+    return [context, context.style_for, context.font_config, context.counter_style, context.target_collector,
+            html, html.etree_element]
+
 
 def _registry(root: boxes.Box, context, html: weasyprint.HTML) -> dict[int, object]:
     """Objects made before the fork that laid-out pages refer to, by ``id``: in the forked child
@@ -151,12 +188,13 @@ def _registry(root: boxes.Box, context, html: weasyprint.HTML) -> dict[int, obje
         reg[id(box)] = box
         reg[id(box.style)] = box.style
         stack.extend(getattr(box, "children", None) or ())
+        if getattr(box, "footnote", None) is not None:
+            stack.append(box.footnote)
     for style in getattr(context.style_for, "_computed_styles", {}).values():
         reg[id(style)] = style
     for el in html.etree_element.iter():
         reg[id(el)] = el
-    for obj in (context, context.style_for, context.font_config, context.counter_style,
-                context.target_collector, html):
+    for obj in _named(context, html):
         reg[id(obj)] = obj
     return reg
 
@@ -167,71 +205,195 @@ def _placeholder(box: boxes.Box, done: bool) -> AbsolutePlaceholder:
     return placeholder
 
 
-def _dumps(value: object, reg: dict[int, object]) -> bytes:
-    class Pickler(pickle.Pickler):
-        dispatch_table = copyreg.dispatch_table.copy()
-        dispatch_table[AbsolutePlaceholder] = lambda p: (_placeholder, (p._box, p._layout_done))
-
-        def persistent_id(self, obj: object) -> int | None:
-            return id(obj) if reg.get(id(obj), reg) is obj else None
-
-    buf = io.BytesIO()
-    Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
-    return buf.getvalue()
+DISPATCH = copyreg.dispatch_table.copy()
+DISPATCH[AbsolutePlaceholder] = lambda p: (_placeholder, (p._box, p._layout_done))
 
 
-def _loads(data: bytes, reg: dict[int, object]) -> object:
-    class Unpickler(pickle.Unpickler):
-        def persistent_load(self, pid: int) -> object:
-            return reg[pid]
-
-    return Unpickler(io.BytesIO(data)).load()
-
-
-# ---------- the two sides ----------
+# ---------- the layout's first pass, joining pages made elsewhere ----------
 
 def _fresh_remake_state() -> dict:
     return {"content_changed": False, "pages_wanted": False, "anchors": [], "content_lookups": []}
 
 
-def _paginate(context, root, html, i: int) -> Iterator:
-    """WeasyPrint's first pagination pass from page ``i`` to the end of the document."""
+@dataclass
+class _Plan:
+    """Where the pages of each segment (from boundary k to k+1) may come from."""
+
+    bounds: list[Boundary]
+    walks: list[weasyprint_memory.Walk | None]
+    kept: dict[int, bytes]  # segment → pickle from an earlier build
+    memory: weasyprint_memory.Memory | None
+    registry: Callable[[], dict[int, object]]
+    job: parallel.Job | None = None  # the child laying out the segments from ``first_child`` on
+    first_child: int = -1
+    from_child: dict[int, bytes | None] | None = None
+    storing: parallel.Job | None = None
+
+    @cached_property
+    def reg(self) -> dict[int, object]:
+        """The objects made before layout, by ``id`` (see ``_registry``)."""
+        return self.registry()
+
+    def payload(self, k: int) -> tuple | None:
+        """Segment ``k``'s pages, entries and footnotes from memory or the child, or None."""
+        data = self.kept.get(k)
+        local = self.walks[k]
+        if data is None and self.job is not None and k >= self.first_child:
+            if self.from_child is None:
+                try:
+                    self.from_child = self.job.result()
+                except Exception:  # noqa: BLE001 - a real error recurs below, in this process
+                    self.from_child = {}
+            data = self.from_child.get(k)
+        if data is None:
+            return None
+        try:
+            return weasyprint_memory.loads(data, local.objects if local else None, self.reg)
+        except Exception:  # noqa: BLE001 - a damaged or foreign pickle is laid out afresh
+            return None
+
+
+def _boundary_at(context, bounds: list[Boundary], i: int) -> tuple[int | None, bool]:
+    """The boundary where page ``i`` begins, if any, and whether nothing is carried over to it."""
+    resume_at, next_page, right_page, _, _ = context.page_maker[i]
+    here = next((k for k, b in enumerate(bounds) if b.point == (resume_at, next_page, right_page)), None)
+    return here, not context.reported_footnotes and not context.broken_out_of_flow
+
+
+def _kept(context, pages: list, start: int, end: int, before: list, after: list, clean_end: bool
+          ) -> tuple | None:
+    """Pages ``start`` to ``end`` as a segment is kept: with the page-maker entries of their starts
+    and of the end, and the footnotes they took (``before`` and ``after`` them). None when they
+    depend on more than the segment: they end where a footnote is carried over, or they look up
+    page numbers or other pages."""
+    entries = context.page_maker[start:end + 1]
+    if not clean_end or any(e[-1]["content_lookups"] or e[-1]["pages_wanted"] or e[-1]["content_changed"]
+                            for e in entries[:-1]):
+        return None
+    left = {id(f) for f in after}
+    return (pages[start:end], [(e[0], e[1], e[2], list(e[-1]["anchors"])) for e in entries],
+            [f for f in before if id(f) not in left])
+
+
+def _first_pass(context, root, html, plan: _Plan) -> Iterator:
+    """WeasyPrint's first ``make_all_pages`` pass, taking each segment's pages from ``plan`` where
+    it has them and they fit, and keeping the segments laid out here in ``plan.memory``."""
+    context.rendered_notes = []
+    pages: list = []
+    # Segments laid out here: k, first page, footnotes before, end page, whether it ends cleanly,
+    # footnotes after.
+    made: list[tuple[int, int, list, int, bool, list]] = []
+    current: tuple[int, int, list] | None = None
+    i = 0
     while True:
+        k, clean = _boundary_at(context, plan.bounds, i)
+        if k is not None:
+            if current is not None:
+                made.append((*current, i, clean, list(context.footnotes)))
+                current = None
+            if clean:
+                payload = plan.payload(k)
+                joined = _join(context, root, html, i, payload) if payload else None
+                if joined is not None:
+                    last["remembered" if k in plan.kept else "joined"] += len(joined)
+                    pages.extend(joined)
+                    yield from joined
+                    i = len(pages)
+                    if context.page_maker[i][0] is None:
+                        break
+                    continue
+                current = (k, i, list(context.footnotes))
         context.page_maker[i][-1].update(_fresh_remake_state())
         page, resume_at = remake_page(i, context, root, html)
+        pages.append(page)
         yield page
         i += 1
         if resume_at is None and not context.reported_footnotes:
-            return
+            break
+    if current is not None:
+        made.append((*current, i, True, list(context.footnotes)))
+    if plan.memory is not None:
+        _store(context, plan, pages, made)
+    context.broken_out_of_flow.clear()
+    context.reported_footnotes.clear()
 
 
-def _layout_rest(html, root, context, point, reg, footnotes) -> bytes | None:
-    """In the child: the pages from the split point to the end, pickled with the page-maker
-    entries of their starts and of the end; None if they depend on what comes before."""
-    resume_at, next_page, right_page = point
+def _store(context, plan: _Plan, pages: list, made: list) -> None:
+    """Keep, from another process, the segments laid out here that may be kept and are not yet."""
+    if context.rendered_notes or any(p for n in context.running_elements.values() for p in n.values()):
+        return
+    todo = []
+    for k, start, before, end, clean, after in made:
+        walk = plan.walks[k]
+        kept = (_kept(context, pages, start, end, before, after, clean)
+                if walk is not None and k not in plan.kept else None)
+        if kept is not None:
+            todo.append((walk, kept))
+    if not todo:
+        return
+
+    def keep() -> int:
+        items = {}
+        for walk, kept in todo:
+            data, keepable = weasyprint_memory.dumps(kept, plan.reg, walk, DISPATCH)
+            if keepable:
+                items[walk.key] = data
+        plan.memory.store(items)
+        return len(items)
+
+    plan.storing = parallel.elsewhere(keep)
+
+
+def _layout_rest(html, root, context, plan: _Plan, first: int) -> dict[int, bytes | None]:
+    """In the child: the segments from ``first`` to the end, each pickled with the page-maker
+    entries of its pages and its end, and the footnotes it took (None: it depends on what came
+    before). Those that may be kept go into ``plan.memory`` too."""
+    resume_at, next_page, right_page = plan.bounds[first].point
     wlayout.initialize_page_maker(context, root)
     state = context.page_maker[0][3]
     context.page_maker = [(None, next_page, right_page, state, _fresh_remake_state()),
                           (resume_at, next_page, right_page, copy.deepcopy(state), _fresh_remake_state())]
     context.rendered_notes = []
-    pages = list(_paginate(context, root, html, 1))  # index 0 stands for the pages before: no :first page here
-    entries = context.page_maker[1:]
-    if (context.rendered_notes or any(p for names in context.running_elements.values() for p in names.values())
-            or any(e[-1]["content_lookups"] or e[-1]["pages_wanted"] or e[-1]["content_changed"]
-                   for e in entries)):
-        return None
-    left = {id(f) for f in context.footnotes}
-    consumed = [id(f) for f in footnotes if id(f) not in left]
-    return _dumps((pages, [(e[0], e[1], e[2], e[-1]["anchors"]) for e in entries], consumed), reg)
+    pages: list = [None]  # index 0 stands for the pages before: no :first page here
+    starts: list[tuple[int, int, list, bool]] = [(first, 1, list(context.footnotes), True)]
+    while True:
+        i = len(pages)
+        context.page_maker[i][-1].update(_fresh_remake_state())
+        page, resume_at = remake_page(i, context, root, html)
+        pages.append(page)
+        if resume_at is None and not context.reported_footnotes:
+            break
+        k, clean = _boundary_at(context, plan.bounds, i + 1)
+        if k is not None:
+            starts.append((k, i + 1, list(context.footnotes), clean))
+    if context.rendered_notes or any(p for names in context.running_elements.values() for p in names.values()):
+        return {}
+    out: dict[int, bytes | None] = {}
+    keep: dict[str, bytes] = {}
+    ends = [(s[1], s[3], s[2]) for s in starts[1:]] + [(len(pages), True, list(context.footnotes))]
+    for (k, start, before, clean), (end, clean_end, after) in zip(starts, ends, strict=True):
+        made = _kept(context, pages, start, end, before, after, clean_end) if clean else None
+        if made is None:
+            out[k] = None
+            continue
+        data, keepable = weasyprint_memory.dumps(made, plan.reg, plan.walks[k], DISPATCH)
+        out[k] = data
+        if keepable and plan.memory is not None:
+            keep[plan.walks[k].key] = data
+    if keep:
+        plan.memory.store(keep)
+    return out
 
 
-def _layout_split(html, root, context, point) -> Iterator:
-    """WeasyPrint's ``layout_document`` with a forked child laying out the pages from ``point``
-    on; its first pagination pass takes the child's pages, later passes are WeasyPrint's own."""
-    reg = _registry(root, context, html)
-    footnotes = list(context.footnotes)
-    job = parallel.elsewhere(lambda: _layout_rest(html, root, context, point, reg, footnotes))
-    if job is None:
+def _layout(html, root, context, plan: _Plan, point: int | None) -> Iterator:
+    """WeasyPrint's ``layout_document`` with our own first pagination pass (``_first_pass``); a
+    forked child lays out the segments from ``point`` on. Later passes are WeasyPrint's own."""
+    if point is not None or plan.memory is not None:
+        plan.reg  # noqa: B018 - made before layout: pages made here and in a child refer to these
+    if point is not None:
+        plan.job = parallel.elsewhere(lambda: _layout_rest(html, root, context, plan, point))
+        plan.first_child = point
+    if plan.job is None and not plan.kept and plan.memory is None:
         yield from wlayout.layout_document(html, root, context)
         return
     original = wlayout.make_all_pages
@@ -241,33 +403,15 @@ def _layout_split(html, root, context, point) -> Iterator:
         nonlocal first
         if first:
             first = False
-            return _make_pages_joining(context, root_box, html, job, point, reg)
+            return _first_pass(context, root_box, html, plan)
         return original(context, root_box, html, pages)
 
     try:
         with mock.patch.object(wlayout, "make_all_pages", make_all_pages):
             yield from wlayout.layout_document(html, root, context)
     finally:
-        job.cancel()
-
-
-def _make_pages_joining(context, root, html, job, point, reg) -> Iterator:
-    """WeasyPrint's first ``make_all_pages`` pass, taking the child's pages at the split point."""
-    context.rendered_notes = []
-    for i, page in enumerate(_paginate(context, root, html, 0), 1):
-        yield page
-        resume_at, next_page, right_page, _, _ = context.page_maker[i]
-        if (resume_at, next_page, right_page) == point and not context.reported_footnotes \
-                and not context.broken_out_of_flow:
-            try:
-                data = job.result()
-            except Exception:  # noqa: BLE001 - a real error recurs below, in this process
-                data = None
-            joined = _join(context, root, html, i, _loads(data, reg)) if data else None
-            yield from joined if joined is not None else _paginate(context, root, html, i)
-            break
-    context.broken_out_of_flow.clear()
-    context.reported_footnotes.clear()
+        if plan.job is not None:
+            plan.job.cancel()
 
 
 def _same_style(mine, theirs) -> bool:
@@ -275,7 +419,7 @@ def _same_style(mine, theirs) -> bool:
 
 
 def _join(context, root, html, start, payload) -> list | None:
-    """The child's pages as pages ``start``… of this document, with their page types and page
+    """Pages made elsewhere as pages ``start``… of this document, with their page types and page
     counters made here; None (nothing changed) if any page would differ from a sequential layout."""
     pages, entries, consumed = payload
     page_maker = context.page_maker
@@ -314,7 +458,6 @@ def _join(context, root, html, start, payload) -> list | None:
             context.target_collector.cache_target_page_counters(anchor, state[1], index, page_maker)
         resume_at, next_page, right_page, _ = entries[j + 1]
         page_maker.append((resume_at, next_page, right_page, state, _fresh_remake_state()))
-    gone = set(consumed)
+    gone = {id(f) for f in consumed}
     context.footnotes[:] = [f for f in context.footnotes if id(f) not in gone]
-    last["joined"] = len(pages)
     return pages

@@ -1,0 +1,240 @@
+"""Laid-out stretches of a document kept between builds, so that a build after one note was edited
+lays out only the chapter that holds it.
+
+``weasyprint_split`` already lays out the pages from a chapter start in another process and joins
+them, after checking that the layout arrives there exactly as the other process began. Those
+pages, pickled, can as well come from an earlier build, provided that everything that shaped them
+is the same. A *segment* is the stretch of the box tree from one forced break of known side (a
+chapter start) to the next. Its key is a SHA-256 over:
+
+- the tool's stamp (its code, the versions of the libraries, the font files it may read);
+- the document's ``<head>`` but its metadata, every style sheet wherever it is (so every
+  ``@font-face`` rule), the root element's attributes and the base URL;
+- the boxes of the ancestors of the segment, each with the tags and attributes of all its children
+  (what selectors on siblings and ancestors can see);
+- each box of the segment in order: its class, element tag, element (tag, attributes, children),
+  text, bookmark label and named strings, and which earlier style or element it shares, if any;
+- where the segment begins (the page break, page name and side).
+
+Counters, quotes and generated content are resolved in the box tree before layout, so their text
+is in the key. What is resolved only during layout (page-based counters, ``target-counter()``,
+running elements) makes a segment that is never kept, and images make one that is never kept.
+Style sheets using ``:has()``, whose matches can look into other segments, keep nothing.
+
+The pickled pages refer to objects made before layout (boxes, styles, elements) by their place in
+the walk above, which two equal keys make the same. A file that is damaged, unreadable or names a
+class outside the layout's own is a miss, never an error; the joins check the pages as
+``weasyprint_split`` does for its child's. Files are written whole and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from weasyprint.formatting_structure import boxes
+
+KEEP_BYTES = 128 * 2**20  # the most recently used segment files are kept up to this size
+_TAG = b"scholia-layout-1\n"
+
+
+@dataclass
+class Walk:
+    """The objects a segment's pages may refer to, in walk order, and the segment's key."""
+
+    objects: list[object]
+    index: dict[int, int]  # id → place in ``objects``
+    key: str
+
+
+class Uncacheable(Exception):
+    """The segment's layout depends on more than its key covers."""
+
+
+def _shape(el) -> tuple:
+    return el.tag, tuple(sorted(el.attrib.items()))
+
+
+def walk(root: boxes.Box, named: list[object], start: tuple[int, ...], end: tuple[int, ...] | None,
+         prefix: bytes) -> Walk | None:
+    """The walk of the segment from the box at path ``start`` to the one at ``end`` (None: to the
+    end), after ``named`` (the layout context and its parts) and the ancestors; None if the segment
+    cannot be kept."""
+    objects: list[object] = list(named)
+    index: dict[int, int] = {id(o): n for n, o in enumerate(objects)}
+    sig: list = []
+
+    def ref(obj) -> int | None:
+        n = index.get(id(obj))
+        if n is None:
+            index[id(obj)] = len(objects)
+            objects.append(obj)
+        return n
+
+    def note(box: boxes.Box, ancestor: bool) -> None:
+        if isinstance(box, boxes.ReplacedBox):
+            raise Uncacheable
+        el = box.element
+        e = None if el is None else ref(el)
+        if el is not None and e is None:
+            e = (*_shape(el), tuple(_shape(c) for c in el))
+        style = box.style
+        s = ref(style)
+        if s is None:
+            parent = getattr(style, "parent_style", None)
+            s = (type(style).__name__, getattr(style, "pseudo_type", None), index.get(id(parent), -1))
+        ref(box)
+        children = getattr(box, "children", None) or ()
+        sig.append((type(box).__name__, box.element_tag, e, s, len(children), getattr(box, "text", None),
+                    box.bookmark_label or None, repr(box.string_set) if box.string_set else None,
+                    tuple((type(c).__name__, c.element_tag) for c in children) if ancestor else None))
+
+    def subtree(box: boxes.Box) -> None:
+        note(box, False)
+        footnote = getattr(box, "footnote", None)
+        if footnote is not None:
+            subtree(footnote)
+        for child in getattr(box, "children", None) or ():
+            subtree(child)
+
+    try:
+        box = root
+        stack: list[tuple[boxes.Box, tuple[int, ...]]] = []
+        for depth, i in enumerate(start):
+            note(box, True)
+            stack.extend((c, (*start[:depth], j)) for j, c in reversed(list(enumerate(box.children))) if j > i)
+            box = box.children[i]
+        stack.append((box, start))
+        while stack:
+            box, path = stack.pop()
+            if path == end:
+                break
+            if end is not None and path == end[:len(path)]:  # an ancestor of the end: into it
+                note(box, False)
+                stack.extend((c, (*path, j)) for j, c in reversed(list(enumerate(box.children))))
+                continue
+            subtree(box)
+    except Uncacheable:
+        return None
+    digest = hashlib.sha256(prefix)
+    digest.update(pickle.dumps((start, end, sig), protocol=pickle.HIGHEST_PROTOCOL))
+    return Walk(objects, index, digest.hexdigest())
+
+
+def prefix(stamp: str, html) -> bytes | None:
+    """What every segment key of the document starts with; None when nothing may be kept."""
+    root = html.etree_element
+    head = root.find("head")
+    text = "".join(ET.tostring(el, encoding="unicode") for el in (head if head is not None else ())
+                   if el.tag not in ("meta", "title"))  # metadata (dates...) does not reach the layout
+    text += "".join(ET.tostring(el, encoding="unicode") for el in root.iter() if el.tag in ("style", "link"))
+    text += repr(sorted(root.attrib.items()))
+    if ":has(" in text:
+        return None
+    return hashlib.sha256(f"{stamp}\0{html.base_url}\0{text}".encode()).digest()
+
+
+class Memory:
+    """The folder of kept segments: ``<key>.pickle`` files, each its SHA-256 and the pickle."""
+
+    def __init__(self, folder: Path, stamp: str) -> None:
+        self.folder = folder
+        self.stamp = stamp
+
+    def load(self, key: str) -> bytes | None:
+        path = self.folder / f"{key}.pickle"
+        try:
+            data = path.read_bytes()
+            os.utime(path)
+        except OSError:
+            return None
+        head, _, body = data.partition(b"\n")
+        if not data.startswith(_TAG) or len(body) < 33:
+            return None
+        digest, body = data[len(_TAG):len(_TAG) + 32], data[len(_TAG) + 32:]
+        del head
+        return body if hashlib.sha256(body).digest() == digest else None
+
+    def store(self, items: dict[str, bytes]) -> None:
+        """Keep each pickle under its key; failing to keep one never fails a build."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for key, body in items.items():
+                tmp = self.folder / f".{key}.{os.getpid()}.tmp"
+                tmp.write_bytes(_TAG + hashlib.sha256(body).digest() + body)
+                os.replace(tmp, self.folder / f"{key}.pickle")
+            files = sorted(((p.stat(), p) for p in self.folder.glob("*.pickle")),
+                           key=lambda f: f[0].st_mtime, reverse=True)
+            total = 0
+            for st, path in files:
+                total += st.st_size
+                if total > KEEP_BYTES:
+                    path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+# ---------- pickling with references to the objects made before layout ----------
+
+# What a laid-out page may hold: the layout's own classes and plain data. Anything else in a file
+# (``os.system``, ``builtins.eval``...) makes it a miss.
+_MODULES = ("weasyprint.", "tinycss2.", "scholia.writers.")
+_BUILTINS = {"set", "frozenset", "slice", "complex", "bytearray", "range", "object", "list", "dict", "tuple"}
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, local: list[object] | None, reg: dict[int, object]) -> None:
+        super().__init__(io.BytesIO(data))
+        self.local, self.reg = local, reg
+
+    def persistent_load(self, pid: object) -> object:
+        if isinstance(pid, int) and self.local is not None:
+            return self.local[pid]
+        if isinstance(pid, tuple) and len(pid) == 2 and pid[0] == "i":
+            return self.reg[pid[1]]
+        raise pickle.UnpicklingError(f"unknown reference {pid!r}")
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module == "builtins" and name in _BUILTINS) or module in ("copyreg", "collections") \
+                or module.startswith(_MODULES):
+            found = super().find_class(module, name)
+            if module != "copyreg" and not isinstance(found, type) and module != "scholia.writers.weasyprint_split":
+                raise pickle.UnpicklingError(f"{module}.{name} is not a class")
+            return found
+        raise pickle.UnpicklingError(f"{module}.{name} may not be loaded")
+
+
+def loads(data: bytes, local: list[object] | None, reg: dict[int, object]) -> object:
+    """Unpickle, resolving references by place in ``local`` or, across a fork, by ``id`` in ``reg``."""
+    return _Unpickler(data, local, reg).load()
+
+
+def dumps(value: object, reg: dict[int, object], local: Walk | None = None,
+          dispatch: dict | None = None) -> tuple[bytes, bool]:
+    """Pickle ``value``; objects of ``local``'s walk go as their place in it, other objects made
+    before layout (``reg``) by ``id``, which only a forked process shares. Also says whether the
+    bytes may be kept between builds (no reference by ``id``)."""
+    by_id = False
+    objects, places = (local.objects, local.index) if local is not None else ([], {})
+
+    class Pickler(pickle.Pickler):
+        dispatch_table = dispatch or {}
+
+        def persistent_id(self, obj: object) -> object:
+            nonlocal by_id
+            n = places.get(id(obj))
+            if n is not None and objects[n] is obj:
+                return n
+            if reg.get(id(obj), reg) is obj:
+                by_id = True
+                return ("i", id(obj))
+            return None
+
+    buf = io.BytesIO()
+    Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buf.getvalue(), local is not None and not by_id
