@@ -92,14 +92,14 @@ def test_rebuild_after_a_note_edit_takes_kept_layout_and_is_byte_identical(editi
     args = ["build", str(edition), "--format", "pdf"]
     assert run_cli(*args, "--out", str(tmp_path / "first"), env=env).returncode == 0
     kept = list((tmp_path / "cache" / "layout").glob("*.pickle"))
-    assert len(kept) >= 3  # the title page, the front matter's sections, the text's chapters
+    assert len(kept) >= 3  # laid-out segments (title page, front matter, chapters) and painted pages
     for path in kept:
-        os.utime(path, (1e9, 1e9))  # reading a kept segment marks it as used
+        os.utime(path, (1e9, 1e9))  # reading a kept segment or page marks it as used
     _edit(edition / "annotations" / "notes" / "I" / "liberty.md", "Capitalised", "Capitalized")
     assert run_cli(*args, "--out", str(tmp_path / "edited"), env=env).returncode == 0
     used = [p for p in kept if p.stat().st_mtime > 1e9]
-    assert 0 < len(used) < len(kept)  # all but the edited chapter's were used again
+    assert 0 < len(used) < len(kept)  # all but the edited chapter's (and the colophon's) were used
     # The edited chapter was kept anew, and so was the colophon, which states the inputs' digest.
-    assert len(list((tmp_path / "cache" / "layout").glob("*.pickle"))) == len(kept) + 2
+    assert len(list((tmp_path / "cache" / "layout").glob("*.pickle"))) >= len(kept) + 2
     assert run_cli(*args, "--out", str(tmp_path / "fresh"), "--no-cache", env=env).returncode == 0
     assert (tmp_path / "edited" / "address.pdf").read_bytes() == (tmp_path / "fresh" / "address.pdf").read_bytes()

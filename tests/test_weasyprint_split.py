@@ -73,8 +73,9 @@ def test_split_point_halves_the_text():
 def test_joined_pages_give_the_sequential_pdf(monkeypatch):
     page = book()
     split, joined = render(page, True, monkeypatch)
+    finished = weasyprint_split.last["finished"]  # margin boxes and backgrounds made by another process
     sequential, none = render(page, False, monkeypatch)
-    assert joined > 10 and none == 0
+    assert joined > 10 and finished > 10 and none == weasyprint_split.last["finished"] == 0
     assert split == sequential
 
 
@@ -257,8 +258,8 @@ def test_chapters_that_refer_to_other_pages_are_never_kept(tmp_path, monkeypatch
 
 
 def test_damaged_or_hostile_files_are_misses(tmp_path, monkeypatch):
-    page = book(chapters=3)
-    remember(page, tmp_path, monkeypatch)
+    page = book()
+    painted_with_memory(page, tmp_path, monkeypatch)  # keeps laid-out chapters and painted pages
     files = sorted(tmp_path.glob("*.pickle"))
     data = files[0].read_bytes()
     files[0].write_bytes(data[:-10] + b"0123456789")  # damaged: its digest no longer matches
@@ -271,8 +272,8 @@ def test_damaged_or_hostile_files_are_misses(tmp_path, monkeypatch):
 
     for f in files:  # well-formed files whose pickle would run a command when loaded
         memory.store({f.stem: __import__("pickle").dumps(Hostile())})
-    pdf, took = remember(page, tmp_path, monkeypatch)
-    assert took["remembered"] == 0 and not (tmp_path / "pwned").exists()
+    pdf, painted = painted_with_memory(page, tmp_path, monkeypatch)
+    assert weasyprint_split.last["remembered"] == painted == 0 and not (tmp_path / "pwned").exists()
     assert pdf == sequential(page)
 
 
@@ -282,3 +283,39 @@ def test_only_the_newest_segments_are_kept(tmp_path, monkeypatch):
     memory.store({"a": b"x" * 10})
     memory.store({"b": b"y" * 10})
     assert [p.stem for p in tmp_path.glob("*.pickle")] == ["b"] or not list(tmp_path.glob("*.pickle"))
+
+
+def painted_with_memory(page: str, folder, monkeypatch) -> tuple[bytes, int]:
+    """The PDF of ``page`` laid out and painted with the memory in ``folder``, and how many pages
+    were painted from it."""
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    monkeypatch.setattr(weasyprint_paint, "MAX_PAINT_FORK_MB", 10**6)
+    doc = weasyprint_split.render(weasyprint.HTML(string=page), memory=weasyprint_memory.Memory(folder, "tool"))
+    with weasyprint_paint.painting_split(doc, {}, memory=doc.scholia_paint_memory):
+        pdf = doc.write_pdf()
+    return pdf, weasyprint_paint.last["remembered"]
+
+
+def test_pages_painted_by_an_earlier_build_give_the_same_pdf(tmp_path, monkeypatch):
+    page = book()
+    first, none = painted_with_memory(page, tmp_path, monkeypatch)
+    assert none == 0 and first == sequential(page)
+    again, remembered = painted_with_memory(page, tmp_path, monkeypatch)
+    pages = len(pypdf.PdfReader(io.BytesIO(first)).pages)
+    assert remembered > pages / 2 and again == first
+    # A longer note in chapter 2: its pages are painted again (and any page whose folio or running
+    # head moved); the PDF is the one painted from scratch.
+    edited = page.replace("Note 2.3: ", "Note 2.3, edited at length to take a second line or more: ")
+    pdf, remembered = painted_with_memory(edited, tmp_path, monkeypatch)
+    assert 0 < remembered < pages and pdf == sequential(edited)
+
+
+def test_pages_with_numbered_resources_are_not_kept_for_painting(tmp_path, monkeypatch):
+    """A gradient is a shading, numbered in order of use across the document: such pages are
+    always painted."""
+    page = book(extra_style="h1 { background: linear-gradient(#fff, #888); }")
+    painted_with_memory(page, tmp_path, monkeypatch)
+    pdf, remembered = painted_with_memory(page, tmp_path, monkeypatch)
+    chapters = 6
+    assert 0 < remembered <= len(pypdf.PdfReader(io.BytesIO(pdf)).pages) - chapters
+    assert pdf == sequential(page)

@@ -516,7 +516,7 @@ def write(rendered: Rendered, ctx: Context, painted: Callable[[], None] = lambda
     if attached:
         options["attachments"] = [a for a, _ in attached]
     finisher = _finisher(lay.front_pages, out, rendered, ctx, digest, dict(attached))
-    with weasyprint_paint.painting_split(doc, options, painted):
+    with weasyprint_paint.painting_split(doc, options, painted, getattr(lay.document, "scholia_paint_memory", None)):
         data = doc.write_pdf(finisher=finisher, **options)
     with stage("check PDF"):
         check_embedded_fonts(data)

@@ -188,9 +188,9 @@ _BUILTINS = {"set", "frozenset", "slice", "complex", "bytearray", "range", "obje
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, local: list[object] | None, reg: dict[int, object]) -> None:
+    def __init__(self, data: bytes, local: list[object] | None, reg: dict[int, object], trusted: bool) -> None:
         super().__init__(io.BytesIO(data))
-        self.local, self.reg = local, reg
+        self.local, self.reg, self.trusted = local, reg, trusted
 
     def persistent_load(self, pid: object) -> object:
         if isinstance(pid, int) and self.local is not None:
@@ -200,6 +200,8 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unknown reference {pid!r}")
 
     def find_class(self, module: str, name: str) -> object:
+        if self.trusted:
+            return super().find_class(module, name)
         if (module == "builtins" and name in _BUILTINS) or module in ("copyreg", "collections") \
                 or module.startswith(_MODULES):
             found = super().find_class(module, name)
@@ -209,9 +211,10 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} may not be loaded")
 
 
-def loads(data: bytes, local: list[object] | None, reg: dict[int, object]) -> object:
-    """Unpickle, resolving references by place in ``local`` or, across a fork, by ``id`` in ``reg``."""
-    return _Unpickler(data, local, reg).load()
+def loads(data: bytes, local: list[object] | None, reg: dict[int, object], trusted: bool = False) -> object:
+    """Unpickle, resolving references by place in ``local`` or, across a fork, by ``id`` in ``reg``.
+    Only bytes from our own forked child are ``trusted``: from a file, only the layout's classes."""
+    return _Unpickler(data, local, reg, trusted).load()
 
 
 def dumps(value: object, reg: dict[int, object], local: Walk | None = None,

@@ -17,8 +17,11 @@ are used; ``pyproject.toml`` pins WeasyPrint to 70.x and pydyf to 0.13.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
+import pickle
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,12 +29,14 @@ from unittest import mock
 
 import pydyf
 from weasyprint.document import Document, Page
+from weasyprint.formatting_structure import boxes
 
 from .. import parallel
+from . import weasyprint_memory
 
 # Of the last write, for tests and benchmarks: pages painted by the child, streams compressed before
-# they were written.
-last = {"painted": 0, "compressed": 0}
+# they were written, pages taken from an earlier build.
+last = {"painted": 0, "compressed": 0, "remembered": 0}
 
 MIN_PAINT_PAGES = 16  # below this, forking costs more than painting half the pages saves
 # A painting child reads half the laid-out pages, and every object it reads becomes its own copy
@@ -94,7 +99,7 @@ def _compressed_beforehand(done: dict[bytes, bytes]) -> Iterator[None]:
         yield
 
 
-def _paint_rest(doc: Document, pages: dict[int, int], start: int, options: dict) -> list:
+def _paint_rest(doc: Document, pages: dict[int, int], start: int, options: dict, skip: set[int]) -> dict:
     """In the child: run ``write_pdf`` as far as painting pages ``start``… and return, per page,
     its content-stream operations, the fonts it first used, the glyphs it added to each font, the
     opacity states it first used and its whole stream before and after compression. Shipping
@@ -104,12 +109,12 @@ def _paint_rest(doc: Document, pages: dict[int, int], start: int, options: dict)
     import logging
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)  # the parent reports what it finds
-    shipped: list = []
+    shipped: dict = {}
     original = Page.paint
 
     def paint(page, stream, scale=1):
         index = pages[id(page)]
-        if index < start:
+        if index < start or index in skip:  # the parent's, or the parent has it from an earlier build
             return None
         res = stream._resources
         size = lambda: (*(len(res[k]) for k in ("XObject", "Pattern", "Shading")), len(stream._images))  # noqa: E731
@@ -126,8 +131,8 @@ def _paint_rest(doc: Document, pages: dict[int, int], start: int, options: dict)
         if (size() != resources or any(g[2] for g in glyphs.values())
                 or any(not k.startswith(("a", "A")) for k in alphas)):  # "s3": numbered states
             raise _Shipped
-        shipped.append((stream.stream[begin:], [k for k in stream._fonts if k not in fonts], glyphs, alphas,
-                        _deflated(stream)))
+        shipped[index] = (stream.stream[begin:], [k for k in stream._fonts if k not in fonts], glyphs, alphas,
+                          _deflated(stream))
         if index == len(doc.pages) - 1:
             raise _Shipped
         return None
@@ -148,23 +153,138 @@ def _size_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+# ---------- pages painted by an earlier build ----------
+
+_USE = re.compile(rb"/([A-Z]{6}) [^ ]+ Tf|<([0-9a-f]+)>|/([A-Za-z0-9.]+) gs")
+_UNKEPT = re.compile(rb" Do\b| sh\b|\bBI\b|\bscn\b|\bSCN\b")  # images, shadings, patterns: numbered
+
+
+_NOT_PAINTED = {"pdf_identifier", "attachments", "custom_metadata"}  # options that reach no page's stream
+
+
+def paint_key(page: Page, partial: str, stamp: str, scale: float, options: dict) -> str:
+    """The key of a page's painting: its laid-out segment and place in it (``partial``), its page
+    type and its margin boxes (running heads, folios) as laid out, and what the writer was asked."""
+    box = page._page_box
+    margins = [(type(d).__name__, d.element_tag, getattr(d, "text", None), d.position_x, d.position_y,
+                d.width, d.height) for m in box.children if isinstance(m, boxes.MarginBox) for d in m.descendants()]
+    settings = sorted((k, repr(v)) for k, v in options.items() if not callable(v) and k not in _NOT_PAINTED)
+    return hashlib.sha256(repr(("paint-1", stamp, partial, tuple(box.page_type), margins, scale, settings,
+                                page.width, page.height, page.bleed)).encode()).hexdigest()
+
+
+def _numbered(stream) -> tuple[int, ...]:
+    """How many of the things numbered in order of use across pages the writer has made so far."""
+    res = stream._resources
+    return (*(len(res[k]) for k in ("XObject", "Pattern", "Shading")), len(stream._images),
+            sum(len(f.missing) for f in stream._fonts.values()))
+
+
+def _recorded(stream, begin: int) -> tuple | None:
+    """A painted page as it is kept: its operations, the glyphs of each font in order of first use
+    with their widths and texts, its opacity states, its compressed stream; None if it uses
+    anything numbered across pages."""
+    items = stream.stream[begin:]
+    if not all(isinstance(i, bytes) for i in items):
+        return None
+    ops = b"\n".join(items)
+    if _UNKEPT.search(ops):
+        return None
+    by_name = {f.hash.encode(): key for key, f in stream._fonts.items()}
+    glyphs: dict = {}
+    states: dict = {}
+    font = None
+    for name, hexes, state in _USE.findall(ops):
+        if name:
+            font = by_name.get(name)
+            if font is None or stream._fonts[font].bitmap:
+                return None
+            glyphs.setdefault(font, {})
+        elif hexes:
+            if font is None or len(hexes) % 4:
+                return None
+            seen = glyphs[font]
+            for i in range(0, len(hexes), 4):
+                seen.setdefault(int(hexes[i:i + 4], 16))
+        else:
+            key = state.decode()
+            if not key.startswith(("a", "A")) or key not in stream._resources["ExtGState"]:
+                return None
+            states.setdefault(key, dict(stream._resources["ExtGState"][key]))
+    table = {}
+    for key, used in glyphs.items():
+        f = stream._fonts[key]
+        if any(g not in f.widths or g not in f.to_unicode for g in used):
+            return None
+        table[key] = [(g, f.widths[g], f.to_unicode[g]) for g in used]
+    deflated = _deflated(stream)
+    return ops, table, states, deflated[1] if deflated else None
+
+
+def _replay(entry: tuple, stream, done: dict) -> bool:
+    """Add a kept page's painting to ``stream``, if it is exactly what painting it would add: every
+    font it uses is met already (fonts are numbered in order of use) and has the same width for
+    each of its glyphs (the operations' kerning depends on it)."""
+    ops, table, states, deflated = entry
+    for key, used in table.items():
+        font = stream._fonts.get(key)
+        if font is None or font.bitmap:
+            return False
+        widths = font.widths
+        if any(widths.get(g, w) != w for g, w, _ in used):
+            return False
+    for key, used in table.items():
+        font = stream._fonts[key]
+        for g, w, t in used:
+            font.widths.setdefault(g, w)
+            font.to_unicode.setdefault(g, t)
+    for key, state in states.items():
+        stream._resources["ExtGState"].setdefault(key, pydyf.Dictionary(state))
+    if ops:
+        stream.stream.append(ops)
+    if deflated is not None:
+        done.setdefault(_raw(stream), deflated)
+    return True
+
+
 @contextmanager
-def painting_split(doc: Document, options: dict, painted: Callable[[], None] = lambda: None) -> Iterator[None]:
+def painting_split(doc: Document, options: dict, painted: Callable[[], None] = lambda: None,
+                   memory: tuple | None = None) -> Iterator[None]:
     """Within the block, ``doc.write_pdf(**options)`` paints the second half of the pages in a
     forked process: the parent takes each such page's operations and glyph use instead of painting
     it, unless the page needs a font the parent has not met yet (then it paints it itself, in
     order, as the sequential writer would). Tagged PDFs, forms, and documents this process has
     needed more than ``MAX_PAINT_FORK_MB`` for are painted in one process. ``painted`` is called
-    once the last page is painted: what ``write_pdf`` does after that runs on one core."""
+    once the last page is painted: what ``write_pdf`` does after that runs on one core.
+
+    ``memory`` is ``(weasyprint_memory.Memory, partial keys)``, a partial key for each page whose
+    layout the memory can name (see ``weasyprint_split.render``): such pages are taken from an
+    earlier build's painting where it was kept and fits, and kept for the next one."""
     n = len(doc.pages)
     pages = {id(p): i for i, p in enumerate(doc.pages)}
-    start = n // 2
+    scale = options.get("zoom", 1)
+    keys: dict[int, str] = {}
+    kept: dict[int, tuple] = {}
+    if memory is not None and not (options.get("pdf_tags") or options.get("pdf_forms")):
+        store, partial = memory
+        for i, page in enumerate(doc.pages):
+            if partial[i] is not None:
+                keys[i] = paint_key(page, partial[i], store.stamp, scale, options)
+                data = store.load(keys[i])
+                try:
+                    kept[i] = weasyprint_memory.loads(data, None, {}) if data else None
+                except Exception:  # noqa: BLE001 - a damaged or foreign file is painted afresh
+                    pass
+        kept = {i: e for i, e in kept.items() if e}
+    todo = [i for i in range(n) if i not in kept]
+    start = todo[len(todo) // 2] if todo else n
     job = None
-    if not (n < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms")
+    if not (len(todo) < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms")
             or _size_mb() > MAX_PAINT_FORK_MB):
-        job = parallel.elsewhere(lambda: _paint_rest(doc, pages, start, options))
+        job = parallel.elsewhere(lambda: _paint_rest(doc, pages, start, options, set(kept)))
     original = Page.paint
-    shipped: list | None = None
+    shipped: dict | None = None
+    keep: dict[str, bytes] = {}
 
     def take(index: int, stream) -> bool:
         """Whether page ``index`` is the child's: its painting is then added to ``stream``."""
@@ -175,11 +295,10 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
             try:
                 shipped = job.result()
             except Exception:  # noqa: BLE001 - painting here reports any real error
-                shipped = []
-        j = index - start
-        if j >= len(shipped) or any(k not in stream._fonts for k in shipped[j][1]):
+                shipped = {}
+        if index not in shipped or any(k not in stream._fonts for k in shipped[index][1]):
             return False
-        ops, _, glyphs, alphas, deflated = shipped[j]
+        ops, _, glyphs, alphas, deflated = shipped[index]
         for key, state in alphas.items():  # opacity states are named by their value, in order of use
             stream._resources["ExtGState"].setdefault(key, state)
         stream.stream.extend(ops)
@@ -196,18 +315,26 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
 
     def paint(page, stream, scale=1):
         index = pages.get(id(page), -1)
-        if not take(index, stream):
-            original(page, stream, scale)
-            if job is not None and (deflated := _deflated(stream)):
-                done.setdefault(*deflated)  # compressed now, while the other core paints too
+        if index in kept and _replay(kept[index], stream, done):
+            last["remembered"] += 1
+        else:
+            begin, numbered = len(stream.stream), _numbered(stream)
+            if not take(index, stream):
+                original(page, stream, scale)
+                if job is not None and (deflated := _deflated(stream)):
+                    done.setdefault(*deflated)  # compressed now, while the other core paints too
+            if index in keys and _numbered(stream) == numbered and (entry := _recorded(stream, begin)):
+                keep[keys[index]] = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         if index == n - 1:
             painted()
 
-    last.update(painted=0, compressed=0)
+    last.update(painted=0, compressed=0, remembered=0)
     done: dict[bytes, bytes] = {}
     try:
         with mock.patch.object(Page, "paint", paint), _compressed_beforehand(done):
             yield
+        if keep and memory is not None:
+            memory[0].store(keep)
     finally:
         if job is not None:
             job.cancel()

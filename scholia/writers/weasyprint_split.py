@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import copyreg
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from unittest import mock
 
@@ -61,8 +61,9 @@ SIDES = {"right": True, "left": False}
 # (~24k per child); then it pickles its pages. At 0.56 the white paper's waits fell to 0.1-0.7 s,
 # the child now done first.
 SHARE = 0.56
-last = {"joined": 0, "remembered": 0, "stored": 0}  # pages of the last render laid out by the child,
-# pages taken from earlier builds, segments kept for later builds: for tests and benchmarks
+# Of the last render, for tests and benchmarks: pages laid out by the child, pages taken from earlier
+# builds, segments kept for later builds, pages whose margin boxes and backgrounds another process made.
+last = {"joined": 0, "remembered": 0, "stored": 0, "finished": 0}
 
 
 def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.Memory | None = None
@@ -70,17 +71,22 @@ def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.
     """``html.render()``; with ``split`` and a second core, on two processes; with ``memory``, taking
     the pages of unchanged chapters from earlier builds and keeping those laid out now."""
     options, context, root = prepare(html)
-    last.update(joined=0, remembered=0, stored=0)
+    last.update(joined=0, remembered=0, stored=0, finished=0)
     bounds = boundaries(root, html)
     walks = _walks(root, context, html, bounds, memory) if memory is not None else [None] * len(bounds)
     kept = {k: data for k, w in enumerate(walks) if w is not None and (data := memory.load(w.key)) is not None}
     point = None if kept or not (split and parallel.can_fork()) else split_point(bounds, html)
     plan = _Plan(bounds, walks, kept, memory, lambda: _registry(root, context, html))
     with weasyprint_memo.remembered():
-        pages = list(_layout(html, root, context, plan, point))
+        pages = list(_layout(html, root, context, plan, point, split and parallel.can_fork()))
     doc = Document([Page(p) for p in pages], DocumentMetadata(**get_html_metadata(html)), html.url_fetcher,
                    context.font_config, {}, options["output_intent"])
     doc._html = html
+    # Pages whose layout a key names (segment, place in it) may be painted from memory too, unless
+    # fixed boxes, which WeasyPrint repeats on every page, bring other segments' content to them.
+    doc.scholia_paint_memory = None
+    if memory is not None and not plan.fixed:
+        doc.scholia_paint_memory = (memory, [plan.page_keys.get(id(p)) for p in pages])
     if plan.storing is not None:
         try:
             last["stored"] += plan.storing.result() or 0
@@ -228,6 +234,17 @@ class _Plan:
     first_child: int = -1
     from_child: dict[int, bytes | None] | None = None
     storing: parallel.Job | None = None
+    page_keys: dict[int, str] = field(default_factory=dict)  # id of a page → its segment's key, its place
+
+    def name_pages(self, k: int, pages: list) -> None:
+        """Record that ``pages`` are segment ``k``'s, as its key names them."""
+        if self.walks[k] is not None:
+            self.page_keys.update((id(p), f"{self.walks[k].key}:{j}") for j, p in enumerate(pages))
+
+    @cached_property
+    def fixed(self) -> bool:
+        """Whether a box is fixed: WeasyPrint repeats it on every page."""
+        return any(isinstance(b, boxes.Box) and b.style["position"] == "fixed" for b in self.reg.values())
 
     @cached_property
     def reg(self) -> dict[int, object]:
@@ -248,9 +265,14 @@ class _Plan:
         if data is None:
             return None
         try:
-            return weasyprint_memory.loads(data, local.objects if local else None, self.reg)
+            return weasyprint_memory.loads(data, local.objects if local else None, self.reg, trusted=k not in self.kept)
         except Exception:  # noqa: BLE001 - a damaged or foreign pickle is laid out afresh
             return None
+
+
+def _running(context) -> bool:
+    """Whether any element is running (moved to margin boxes, page by page)."""
+    return any(p for names in context.running_elements.values() for p in names.values())
 
 
 def _boundary_at(context, bounds: list[Boundary], i: int) -> tuple[int | None, bool]:
@@ -296,6 +318,7 @@ def _first_pass(context, root, html, plan: _Plan) -> Iterator:
                 joined = _join(context, root, html, i, payload) if payload else None
                 if joined is not None:
                     last["remembered" if k in plan.kept else "joined"] += len(joined)
+                    plan.name_pages(k, joined)
                     pages.extend(joined)
                     yield from joined
                     i = len(pages)
@@ -320,7 +343,7 @@ def _first_pass(context, root, html, plan: _Plan) -> Iterator:
 
 def _store(context, plan: _Plan, pages: list, made: list) -> None:
     """Keep, from another process, the segments laid out here that may be kept and are not yet."""
-    if context.rendered_notes or any(p for n in context.running_elements.values() for p in n.values()):
+    if context.rendered_notes or _running(context):
         return
     todo = []
     for k, start, before, end, clean, after in made:
@@ -329,6 +352,7 @@ def _store(context, plan: _Plan, pages: list, made: list) -> None:
                 if walk is not None and k not in plan.kept else None)
         if kept is not None:
             todo.append((walk, kept))
+            plan.name_pages(k, kept[0])
     if not todo:
         return
 
@@ -366,7 +390,7 @@ def _layout_rest(html, root, context, plan: _Plan, first: int) -> dict[int, byte
         k, clean = _boundary_at(context, plan.bounds, i + 1)
         if k is not None:
             starts.append((k, i + 1, list(context.footnotes), clean))
-    if context.rendered_notes or any(p for names in context.running_elements.values() for p in names.values()):
+    if context.rendered_notes or _running(context):
         return {}
     out: dict[int, bytes | None] = {}
     keep: dict[str, bytes] = {}
@@ -385,33 +409,132 @@ def _layout_rest(html, root, context, plan: _Plan, first: int) -> dict[int, byte
     return out
 
 
-def _layout(html, root, context, plan: _Plan, point: int | None) -> Iterator:
-    """WeasyPrint's ``layout_document`` with our own first pagination pass (``_first_pass``); a
-    forked child lays out the segments from ``point`` on. Later passes are WeasyPrint's own."""
+def _layout(html, root, context, plan: _Plan, point: int | None, split: bool) -> Iterator:
+    """WeasyPrint's ``layout_document`` with our own first pagination pass (``_first_pass``), a
+    forked child laying out the segments from ``point`` on; later passes are WeasyPrint's own. Its
+    last step, margin boxes and backgrounds page by page, is shared with another child
+    (``_Finish``)."""
     if point is not None or plan.memory is not None:
         plan.reg  # noqa: B018 - made before layout: pages made here and in a child refer to these
     if point is not None:
         plan.job = parallel.elsewhere(lambda: _layout_rest(html, root, context, plan, point))
         plan.first_child = point
-    if plan.job is None and not plan.kept and plan.memory is None:
-        yield from wlayout.layout_document(html, root, context)
-        return
     original = wlayout.make_all_pages
     first = True
+    finish = _Finish(context, plan, split)
 
     def make_all_pages(context, root_box, html, pages):
         nonlocal first
-        if first:
-            first = False
-            return _first_pass(context, root_box, html, plan)
-        return original(context, root_box, html, pages)
+        made = original(context, root_box, html, pages) if not first or (
+            plan.job is None and not plan.kept and plan.memory is None) else _first_pass(context, root_box, html, plan)
+        first = False
+        return finish.record(made)
 
     try:
-        with mock.patch.object(wlayout, "make_all_pages", make_all_pages):
+        with mock.patch.object(wlayout, "make_all_pages", make_all_pages), \
+                mock.patch.object(wlayout, "make_margin_boxes", finish.make_margin_boxes), \
+                mock.patch.object(wlayout, "layout_backgrounds", finish.layout_backgrounds):
             yield from wlayout.layout_document(html, root, context)
     finally:
-        if plan.job is not None:
-            plan.job.cancel()
+        for job in (plan.job, finish.job):
+            if job is not None:
+                job.cancel()
+
+
+# ---------- margin boxes and backgrounds on two processes ----------
+
+MIN_FINISH_PAGES = 16  # below this, forking costs more than finishing half the pages saves
+FINISH_SHARE = 0.55  # of the pages finished here: the child also pickles what it made
+_RADII = tuple(f"border_{c}_radius" for c in ("top_left", "top_right", "bottom_right", "bottom_left"))
+_FINISHED = ("background", *_RADII, "border_image", "mask_border_image")  # what layout_backgrounds sets
+_UNSET = "\0unset"  # an attribute the backgrounds step left alone
+
+
+def _finished_boxes(box: boxes.Box) -> Iterator[boxes.Box]:
+    """The boxes ``layout_backgrounds`` sets attributes on, but margin boxes, in its order (a
+    positioned box's placeholder passes them on to the box)."""
+    if isinstance(box, AbsolutePlaceholder):
+        box = box._box
+    for child in box.all_children():
+        if not isinstance(child, boxes.MarginBox):
+            yield from _finished_boxes(child)
+    yield box
+
+
+class _Finish:
+    """WeasyPrint's last layout step (margin boxes, then backgrounds, page by page) with the pages
+    after ``FINISH_SHARE`` finished by a forked child: it sends back each page's margin boxes and
+    what the backgrounds step set on the page's boxes, which this process takes instead of making
+    them. Only when no box is fixed (repeated on every page) and no element is running."""
+
+    def __init__(self, context, plan: _Plan, enabled: bool) -> None:
+        self.context, self.plan, self.enabled = context, plan, enabled
+        self.pages: list = []
+        self.job: parallel.Job | None = None
+        self.half = -1
+        self.shipped: dict | None = None
+        self.taken: dict[int, tuple] = {}  # id of a page → its page-level background attributes
+        self.make, self.backgrounds = wlayout.make_margin_boxes, wlayout.layout_backgrounds
+
+    def record(self, made: Iterator) -> Iterator:
+        self.pages = []
+        for page in made:
+            self.pages.append(page)
+            yield page
+
+    def _start(self) -> None:
+        context, n = self.context, len(self.pages)
+        self.half = n  # none, unless a child can be had
+        if not self.enabled or n < MIN_FINISH_PAGES or _running(context) or self.plan.fixed:
+            return
+        half = int(n * FINISH_SHARE)
+        self.job = parallel.elsewhere(lambda: self._rest(half))
+        if self.job is not None:
+            self.half = half
+
+    def _rest(self, half: int) -> bytes:
+        """In the child: pages ``half``… finished as layout_document would; per page, its margin
+        boxes and the attributes the backgrounds step set on each of its other boxes."""
+        context, out = self.context, {}
+        for i in range(half, len(self.pages)):
+            page = self.pages[i]
+            root, footnote_area, note_area = page.children
+            context.current_page = i + 1
+            margins = list(self.make(context, page, context.page_maker[i + 1][3]))
+            page.children = (root, *(a for a in (footnote_area, note_area) if a.children), *margins)
+            self.backgrounds(page, context.get_image_from_uri)
+            done = [tuple(b.__dict__.get(a, _UNSET) for a in _FINISHED) for b in _finished_boxes(page)]
+            out[i] = (margins, done, page.canvas_background)
+        return weasyprint_memory.dumps(out, self.plan.reg, None, DISPATCH)[0]
+
+    def make_margin_boxes(self, context, page, state):
+        i = context.current_page - 1
+        if i == 0 or self.half < 0:
+            self._start()
+        if i >= self.half:
+            if self.shipped is None:
+                try:
+                    self.shipped = weasyprint_memory.loads(self.job.result(), None, self.plan.reg, trusted=True)
+                except Exception:  # noqa: BLE001 - made here instead, where a real error recurs
+                    self.shipped = {}
+            if i in self.shipped:
+                margins, done, canvas = self.shipped[i]
+                self.taken[id(page)] = (page, margins, done, canvas)
+                last["finished"] += 1
+                return margins
+        return self.make(context, page, state)
+
+    def layout_backgrounds(self, page, get_image_from_uri):
+        taken = self.taken.pop(id(page), None)
+        if taken is None:
+            return self.backgrounds(page, get_image_from_uri)
+        _, _, done, canvas = taken
+        for box, values in zip(_finished_boxes(page), done, strict=True):
+            for name, value in zip(_FINISHED, values, strict=True):
+                if not (isinstance(value, str) and value == _UNSET):
+                    setattr(box, name, value)
+        page.canvas_background = canvas
+        return None
 
 
 def _same_style(mine, theirs) -> bool:
