@@ -56,16 +56,22 @@ def _font_stamp() -> list[tuple[str, int, int]]:
     return stamp
 
 
+def _files_digest(folders: list[Path]) -> str:
+    """A SHA-256 over every file below ``folders``: its path in its folder and its bytes."""
+    h = hashlib.sha256()
+    for folder in dict.fromkeys(f.resolve() for f in folders):
+        for path in provenance.files_under(folder):
+            h.update(f"{path.relative_to(folder)}\0".encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+        h.update(f"\0{folder}\1".encode())
+    return h.hexdigest()
+
+
 @functools.cache
 def _tool_digest() -> str:
     """The tool's own code and styles (they cannot change under a running build)."""
     tool = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for folder in (tool, tool.parent / "styles"):
-        for path in provenance.files_under(folder):
-            h.update(f"{path.relative_to(folder)}\0".encode())
-            h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
+    return _files_digest([tool, tool.parent / "styles"])
 
 
 def layout_stamp(roots: list[Path]) -> str:
@@ -79,21 +85,13 @@ def layout_stamp(roots: list[Path]) -> str:
 
 def build_key(root: Path, options: BuildOptions, build_date: str) -> str:
     """The cache key of a build (see the module docstring for what it covers)."""
-    tool = Path(__file__).resolve().parent
-    folders = [root / "source", root / "annotations", root / "styles", tool.parent / "styles", tool]
-    folders += [Path(p).resolve() for p in options.layers]
-    h = hashlib.sha256()
-    for folder in dict.fromkeys(f.resolve() for f in folders):
-        for path in provenance.files_under(folder):
-            h.update(f"{path.relative_to(folder)}\0".encode())
-            h.update(hashlib.sha256(path.read_bytes()).digest())
-        h.update(f"\0{folder}\1".encode())
+    folders = [root / "source", root / "annotations", root / "styles"]
     settings = {k: str(v) for k, v in asdict(options).items() if k not in ("out", "cache")}
-    h.update(json.dumps({"options": settings, "date": build_date, "versions": _versions(),
-                         "fonts": _font_stamp(), "env": os.environ.get("SCHOLIA_PANDOC", ""),
-                         "provenance": provenance.cache_stamp()},
-                        sort_keys=True).encode())
-    return h.hexdigest()
+    return hashlib.sha256(json.dumps({
+        "edition": _files_digest(folders), "layers": _files_digest([Path(p) for p in options.layers]),
+        "tool": _tool_digest(), "options": settings, "date": build_date, "versions": _versions(),
+        "fonts": _font_stamp(), "env": os.environ.get("SCHOLIA_PANDOC", ""),
+        "provenance": provenance.cache_stamp()}, sort_keys=True).encode()).hexdigest()
 
 
 def load(key: str) -> dict[str, bytes] | None:

@@ -1,5 +1,5 @@
 """Laid-out stretches of a document kept between builds, so that a build after one note was edited
-lays out only the chapter that holds it.
+lays out only the chapter that holds it (and ``weasyprint_paint`` paints only its pages).
 
 ``weasyprint_split`` already lays out the pages from a chapter start in another process and joins
 them, after checking that the layout arrives there exactly as the other process began. Those
@@ -61,10 +61,10 @@ def _shape(el) -> tuple:
 
 
 def walk(root: boxes.Box, named: list[object], start: tuple[int, ...], end: tuple[int, ...] | None,
-         prefix: bytes) -> Walk | None:
+         where: object, prefix: bytes) -> Walk | None:
     """The walk of the segment from the box at path ``start`` to the one at ``end`` (None: to the
-    end), after ``named`` (the layout context and its parts) and the ancestors; None if the segment
-    cannot be kept."""
+    end), after ``named`` (the layout context and its parts) and the ancestors, and the segment's
+    key (``where`` is the page break it begins with); None if the segment cannot be kept."""
     objects: list[object] = list(named)
     index: dict[int, int] = {id(o): n for n, o in enumerate(objects)}
     sig: list = []
@@ -122,7 +122,7 @@ def walk(root: boxes.Box, named: list[object], start: tuple[int, ...], end: tupl
     except Uncacheable:
         return None
     digest = hashlib.sha256(prefix)
-    digest.update(pickle.dumps((start, end, sig), protocol=pickle.HIGHEST_PROTOCOL))
+    digest.update(pickle.dumps((start, end, repr(where), sig), protocol=pickle.HIGHEST_PROTOCOL))
     return Walk(objects, index, digest.hexdigest())
 
 
@@ -147,18 +147,18 @@ class Memory:
         self.stamp = stamp
 
     def load(self, key: str) -> bytes | None:
+        """The pickle kept under ``key``, or None (also when the file is damaged)."""
         path = self.folder / f"{key}.pickle"
         try:
             data = path.read_bytes()
-            os.utime(path)
+            os.utime(path)  # used: kept longer
         except OSError:
             return None
-        head, _, body = data.partition(b"\n")
-        if not data.startswith(_TAG) or len(body) < 33:
+        start = len(_TAG) + 32
+        if not data.startswith(_TAG) or len(data) <= start:
             return None
-        digest, body = data[len(_TAG):len(_TAG) + 32], data[len(_TAG) + 32:]
-        del head
-        return body if hashlib.sha256(body).digest() == digest else None
+        body = data[start:]
+        return body if hashlib.sha256(body).digest() == data[len(_TAG):start] else None
 
     def store(self, items: dict[str, bytes]) -> None:
         """Keep each pickle under its key; failing to keep one never fails a build."""

@@ -10,8 +10,12 @@ font) ends the shipping: from that page on this process paints, in order, as it 
 
 Both sides also compress each page's content stream as soon as it is painted, which would
 otherwise be the larger part of the serial ``pydyf`` write; a stream is written from those bytes
-only while its content is still exactly what was compressed. WeasyPrint's and pydyf's internals
-are used; ``pyproject.toml`` pins WeasyPrint to 70.x and pydyf to 0.13.
+only while its content is still exactly what was compressed.
+
+Pages whose layout the stage cache names (``weasyprint_memory``) are also kept once painted, and
+replayed in a later build when nothing that reaches their painting changed (see ``paint_key`` and
+``_replay``). WeasyPrint's and pydyf's internals are used; ``pyproject.toml`` pins WeasyPrint to
+70.x and pydyf to 0.13.
 """
 
 from __future__ import annotations

@@ -11,12 +11,15 @@ the child's pages: their boxes come back pickled, with every object that existed
 page's type and page-based counters are then computed again here, in order, as WeasyPrint would
 have, and the child's page styles are checked against them; anchors on the child's pages are
 registered so that ``target-counter()`` references to them (the contents) are filled in by
-WeasyPrint's own repagination loop. Margin boxes, bookmarks and named strings are made afterwards
-by WeasyPrint for all pages at once.
+WeasyPrint's own repagination loop. Bookmarks and named strings are made afterwards by WeasyPrint
+for all pages at once; margin boxes and backgrounds too, for the last pages by another child
+(``_Finish``).
 
-Whenever something does not match, or the child's pages use page-based counters or running
-elements, its pages are dropped and this process simply goes on laying out the rest itself: the
-result is always the sequential one, only the time differs.
+The child's pages come back one segment at a time (from one such point to the next: a chapter),
+and each is joined only where this process arrives exactly where the segment began. Whenever
+something does not match, or a segment's pages use page-based counters or running elements, that
+segment is laid out here: the result is always the sequential one, only the time differs. Segments
+may also come from an earlier build (``weasyprint_memory``), through the same joins.
 
 ``weasyprint_paint`` does the same for painting. WeasyPrint's internals are used throughout;
 ``pyproject.toml`` pins WeasyPrint to 70.x.
@@ -174,7 +177,8 @@ def _walks(root, context, html, bounds: list[Boundary], memory) -> list[weasypri
         return [None] * len(bounds)
     named = _named(context, html)
     ends = [b.path for b in bounds[1:]] + [None]
-    return [weasyprint_memory.walk(root, named, b.path, end, prefix) for b, end in zip(bounds, ends, strict=True)]
+    return [weasyprint_memory.walk(root, named, b.path, end, b.point, prefix)
+            for b, end in zip(bounds, ends, strict=True)]
 
 
 # ---------- pickling laid-out pages across the fork ----------
