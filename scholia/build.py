@@ -6,6 +6,7 @@ heavy imports live inside the functions that need them."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import importlib
 import os
@@ -146,7 +147,16 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
 
 def writer(fmt: str):
     """The writer of one output format: a function (Rendered, Context) -> bytes."""
+    _declare_weasyprint()
     return importlib.import_module(f".writers.{fmt}", __package__).write
+
+
+@functools.cache
+def _declare_weasyprint() -> None:
+    """WeasyPrint's C declarations from the cache folder, not parsed again (``weasyprint_ffi``)."""
+    from .writers import weasyprint_ffi
+
+    weasyprint_ffi.declare(cache.cache_dir() / "cffi")
 
 
 def _write(fmt: str, rendered: Rendered, ctx: Context) -> bytes:
