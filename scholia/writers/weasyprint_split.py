@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from unittest import mock
 
+import pyphen
 import weasyprint
 from weasyprint import DEFAULT_OPTIONS
 from weasyprint import layout as wlayout
@@ -421,6 +422,7 @@ def _layout(html, root, context, plan: _Plan, point: int | None, split: bool) ->
     if point is not None or plan.memory is not None:
         plan.reg  # noqa: B018 - made before layout: pages made here and in a child refer to these
     if point is not None:
+        _load_hyphenation(html, plan.reg)
         plan.job = parallel.elsewhere(lambda: _layout_rest(html, root, context, plan, point))
         plan.first_child = point
     original = wlayout.make_all_pages
@@ -443,6 +445,16 @@ def _layout(html, root, context, plan: _Plan, point: int | None, split: bool) ->
         for job in (plan.job, finish.job):
             if job is not None:
                 job.cancel()
+
+
+def _load_hyphenation(html, reg: dict[int, object]) -> None:
+    """Load the hyphenation patterns of the document's languages before the fork, if any box is
+    hyphenated: each process would otherwise parse them itself (0.19 s for English)."""
+    if not any(isinstance(b, boxes.Box) and b.style["hyphens"] == "auto" for b in reg.values()):
+        return
+    for lang in {el.get("lang") for el in html.etree_element.iter() if el.get("lang")}:
+        if found := pyphen.language_fallback(lang.replace("-", "_")):
+            pyphen.Pyphen(lang=found)  # kept by pyphen for the process, and for a forked child
 
 
 # ---------- margin boxes and backgrounds on two processes ----------
