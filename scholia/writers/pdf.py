@@ -216,13 +216,12 @@ def build_html(rendered: Rendered, ctx: Context, profile: Profile, footnoted: se
     return page
 
 
-def _render(page: str, ctx: Context, fetcher: SafeFetcher) -> weasyprint.Document:
+def _render(page: str, ctx: Context, fetcher: SafeFetcher, memory: weasyprint_memory.Memory | None
+            ) -> weasyprint.Document:
     base = (ctx.style_dirs[0] if ctx.style_dirs else Path.cwd()).resolve().as_uri() + "/"
     try:
         with stage("layout PDF"):
             html = weasyprint.HTML(string=page, base_url=base, url_fetcher=fetcher, media_type="print")
-            memory = (weasyprint_memory.Memory(cache.cache_dir() / "layout", cache.layout_stamp(fetcher.roots))
-                      if ctx.options.cache else None)
             return weasyprint_split.render(html, memory=memory)
     except RefusedURL as exc:
         raise BuildError(f"PDF: {exc}") from None
@@ -358,6 +357,9 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
     prof = effective_profile(ctx, profile, paper, notes)
     check_fonts(rendered)
     fetcher = SafeFetcher([*ctx.style_dirs, *fonts.font_dirs()])
+    # The stage cache, for every pass (its stamp reads the fetcher's folders: once).
+    memory = (weasyprint_memory.Memory(cache.cache_dir() / "layout", cache.layout_stamp(fetcher.roots))
+              if ctx.options.cache else None)
     weasyprint_fix.apply()
     sidenotes = prof.notes == "sidenotes" and not ctx.options.notes_only
     fix_footnotes = prof.mode == "fn" and not ctx.options.notes_only and not ctx.options.no_notes
@@ -371,7 +373,7 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
     for passes in range(1, limit + 1):
         with stage("render HTML"):
             page = build_html(rendered, ctx, prof, footnoted, breaks)
-        doc = _render(page, ctx, fetcher)
+        doc = _render(page, ctx, fetcher, memory)
         _mirror_verso(doc)
         anchors = _anchor_pages(doc)
         if sidenotes:

@@ -121,8 +121,8 @@ def _paint_rest(doc: Document, pages: dict[int, int], start: int, options: dict,
         if index < start or index in skip:  # the parent's, or the parent has it from an earlier build
             return None
         res = stream._resources
-        size = lambda: (*(len(res[k]) for k in ("XObject", "Pattern", "Shading")), len(stream._images))  # noqa: E731
-        fonts, resources, states, begin = _font_sizes(stream._fonts), size(), set(res["ExtGState"]), len(stream.stream)
+        fonts, numbered, states, begin = _font_sizes(stream._fonts), _numbered(stream), set(res["ExtGState"]), \
+            len(stream.stream)
         forms = {key: f.used_in_forms for key, f in stream._fonts.items()}
         original(page, stream, scale)
         glyphs = {}
@@ -132,8 +132,7 @@ def _paint_rest(doc: Document, pages: dict[int, int], start: int, options: dict,
             if any(added) or font.used_in_forms != forms.get(key, False):
                 glyphs[key] = (*added, font.used_in_forms)
         alphas = {k: v for k, v in res["ExtGState"].items() if k not in states}
-        if (size() != resources or any(g[2] for g in glyphs.values())
-                or any(not k.startswith(("a", "A")) for k in alphas)):  # "s3": numbered states
+        if _numbered(stream) != numbered or any(not k.startswith(("a", "A")) for k in alphas):  # "s3": numbered
             raise _Shipped
         shipped[index] = (stream.stream[begin:], [k for k in stream._fonts if k not in fonts], glyphs, alphas,
                           _deflated(stream))
@@ -184,10 +183,10 @@ def _numbered(stream) -> tuple[int, ...]:
             sum(len(f.missing) for f in stream._fonts.values()))
 
 
-def _recorded(stream, begin: int) -> tuple | None:
+def _recorded(stream, begin: int, done: dict[bytes, bytes]) -> tuple | None:
     """A painted page as it is kept: its operations, the glyphs of each font in order of first use
-    with their widths and texts, its opacity states, its compressed stream; None if it uses
-    anything numbered across pages."""
+    with their widths and texts, its opacity states, its compressed stream (compressed once: from
+    ``done`` if it was, and into it); None if it uses anything numbered across pages."""
     items = stream.stream[begin:]
     if not all(isinstance(i, bytes) for i in items):
         return None
@@ -221,8 +220,12 @@ def _recorded(stream, begin: int) -> tuple | None:
         if any(g not in f.widths or g not in f.to_unicode for g in used):
             return None
         table[key] = [(g, f.widths[g], f.to_unicode[g]) for g in used]
-    deflated = _deflated(stream)
-    return ops, table, states, deflated[1] if deflated else None
+    if not stream.compress:
+        return ops, table, states, None
+    raw = _raw(stream)
+    if raw not in done:
+        done[raw] = _deflate(raw)
+    return ops, table, states, done[raw]
 
 
 def _replay(entry: tuple, stream, done: dict) -> bool:
@@ -274,12 +277,11 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
         for i, page in enumerate(doc.pages):
             if partial[i] is not None:
                 keys[i] = paint_key(page, partial[i], store.stamp, scale, options)
-                data = store.load(keys[i])
-                try:
-                    kept[i] = weasyprint_memory.loads(data, None, {}) if data else None
-                except Exception:  # noqa: BLE001 - a damaged or foreign file is painted afresh
-                    pass
-        kept = {i: e for i, e in kept.items() if e}
+                if data := store.load(keys[i]):
+                    try:
+                        kept[i] = weasyprint_memory.loads(data, None, {})
+                    except Exception:  # noqa: BLE001 - a damaged or foreign file is painted afresh
+                        pass
     todo = [i for i in range(n) if i not in kept]
     start = todo[len(todo) // 2] if todo else n
     job = None
@@ -327,7 +329,7 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
                 original(page, stream, scale)
                 if job is not None and (deflated := _deflated(stream)):
                     done.setdefault(*deflated)  # compressed now, while the other core paints too
-            if index in keys and _numbered(stream) == numbered and (entry := _recorded(stream, begin)):
+            if index in keys and _numbered(stream) == numbered and (entry := _recorded(stream, begin, done)):
                 keep[keys[index]] = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         if index == n - 1:
             painted()

@@ -302,35 +302,53 @@ def _kept(context, pages: list, start: int, end: int, before: list, after: list,
             [f for f in before if id(f) not in left])
 
 
+def _made_here(context, pages: list, arrivals: list, end: int) -> Iterator[tuple[int, tuple | None]]:
+    """Each segment laid out in this process as it may be kept (None if it may not). ``arrivals``
+    are the layout's arrivals at boundaries, in order: (segment, first page, footnotes then, whether
+    nothing was carried over, whether this process laid it out); ``end`` is the page after the last.
+    A segment ends where the next arrival begins."""
+    ends = [(a[1], a[3], a[2]) for a in arrivals[1:]] + [(end, True, list(context.footnotes))]
+    for (k, start, before, clean, here), (stop, clean_end, after) in zip(arrivals, ends, strict=True):
+        if here:
+            yield k, _kept(context, pages, start, stop, before, after, clean_end) if clean else None
+
+
+def _pickled(plan: _Plan, made: dict[int, tuple]) -> tuple[dict[int, bytes], int]:
+    """Each segment's pickle, and how many of them went into ``plan.memory`` (those that refer to
+    nothing by ``id``)."""
+    out, keep = {}, {}
+    for k, segment in made.items():
+        out[k], keepable = weasyprint_memory.dumps(segment, plan.reg, plan.walks[k], DISPATCH)
+        if keepable and plan.memory is not None:
+            keep[plan.walks[k].key] = out[k]
+    if keep:
+        plan.memory.store(keep)
+    return out, len(keep)
+
+
 def _first_pass(context, root, html, plan: _Plan) -> Iterator:
     """WeasyPrint's first ``make_all_pages`` pass, taking each segment's pages from ``plan`` where
     it has them and they fit, and keeping the segments laid out here in ``plan.memory``."""
     context.rendered_notes = []
     pages: list = []
-    # Segments laid out here: k, first page, footnotes before, end page, whether it ends cleanly,
-    # footnotes after.
-    made: list[tuple[int, int, list, int, bool, list]] = []
-    current: tuple[int, int, list] | None = None
+    arrivals: list[tuple[int, int, list, bool, bool]] = []  # see _made_here
     i = 0
     while True:
         k, clean = _boundary_at(context, plan.bounds, i)
         if k is not None:
-            if current is not None:
-                made.append((*current, i, clean, list(context.footnotes)))
-                current = None
-            if clean:
-                payload = plan.payload(k)
-                joined = _join(context, root, html, i, payload) if payload else None
-                if joined is not None:
-                    last["remembered" if k in plan.kept else "joined"] += len(joined)
-                    plan.name_pages(k, joined)
-                    pages.extend(joined)
-                    yield from joined
-                    i = len(pages)
-                    if context.page_maker[i][0] is None:
-                        break
-                    continue
-                current = (k, i, list(context.footnotes))
+            footnotes = list(context.footnotes)  # before a join takes the segment's own
+            payload = plan.payload(k) if clean else None
+            joined = _join(context, root, html, i, payload) if payload else None
+            arrivals.append((k, i, footnotes, clean, joined is None))
+            if joined is not None:
+                last["remembered" if k in plan.kept else "joined"] += len(joined)
+                plan.name_pages(k, joined)
+                pages.extend(joined)
+                yield from joined
+                i = len(pages)
+                if context.page_maker[i][0] is None:
+                    break
+                continue
         context.page_maker[i][-1].update(_fresh_remake_state())
         page, resume_at = remake_page(i, context, root, html)
         pages.append(page)
@@ -338,39 +356,22 @@ def _first_pass(context, root, html, plan: _Plan) -> Iterator:
         i += 1
         if resume_at is None and not context.reported_footnotes:
             break
-    if current is not None:
-        made.append((*current, i, True, list(context.footnotes)))
     if plan.memory is not None:
-        _store(context, plan, pages, made)
+        _store(context, plan, pages, arrivals)
     context.broken_out_of_flow.clear()
     context.reported_footnotes.clear()
 
 
-def _store(context, plan: _Plan, pages: list, made: list) -> None:
+def _store(context, plan: _Plan, pages: list, arrivals: list) -> None:
     """Keep, from another process, the segments laid out here that may be kept and are not yet."""
     if context.rendered_notes or _running(context):
         return
-    todo = []
-    for k, start, before, end, clean, after in made:
-        walk = plan.walks[k]
-        kept = (_kept(context, pages, start, end, before, after, clean)
-                if walk is not None and k not in plan.kept else None)
-        if kept is not None:
-            todo.append((walk, kept))
-            plan.name_pages(k, kept[0])
-    if not todo:
-        return
-
-    def keep() -> int:
-        items = {}
-        for walk, kept in todo:
-            data, keepable = weasyprint_memory.dumps(kept, plan.reg, walk, DISPATCH)
-            if keepable:
-                items[walk.key] = data
-        plan.memory.store(items)
-        return len(items)
-
-    plan.storing = parallel.elsewhere(keep)
+    todo = {k: made for k, made in _made_here(context, pages, arrivals, len(pages))
+            if made is not None and plan.walks[k] is not None and k not in plan.kept}
+    for k, made in todo.items():
+        plan.name_pages(k, made[0])
+    if todo:
+        plan.storing = parallel.elsewhere(lambda: _pickled(plan, todo)[1])
 
 
 def _layout_rest(html, root, context, plan: _Plan, first: int) -> dict[int, bytes | None]:
@@ -384,7 +385,7 @@ def _layout_rest(html, root, context, plan: _Plan, first: int) -> dict[int, byte
                           (resume_at, next_page, right_page, copy.deepcopy(state), _fresh_remake_state())]
     context.rendered_notes = []
     pages: list = [None]  # index 0 stands for the pages before: no :first page here
-    starts: list[tuple[int, int, list, bool]] = [(first, 1, list(context.footnotes), True)]
+    arrivals = [(first, 1, list(context.footnotes), True, True)]
     while True:
         i = len(pages)
         context.page_maker[i][-1].update(_fresh_remake_state())
@@ -394,24 +395,12 @@ def _layout_rest(html, root, context, plan: _Plan, first: int) -> dict[int, byte
             break
         k, clean = _boundary_at(context, plan.bounds, i + 1)
         if k is not None:
-            starts.append((k, i + 1, list(context.footnotes), clean))
+            arrivals.append((k, i + 1, list(context.footnotes), clean, True))
     if context.rendered_notes or _running(context):
         return {}
-    out: dict[int, bytes | None] = {}
-    keep: dict[str, bytes] = {}
-    ends = [(s[1], s[3], s[2]) for s in starts[1:]] + [(len(pages), True, list(context.footnotes))]
-    for (k, start, before, clean), (end, clean_end, after) in zip(starts, ends, strict=True):
-        made = _kept(context, pages, start, end, before, after, clean_end) if clean else None
-        if made is None:
-            out[k] = None
-            continue
-        data, keepable = weasyprint_memory.dumps(made, plan.reg, plan.walks[k], DISPATCH)
-        out[k] = data
-        if keepable and plan.memory is not None:
-            keep[plan.walks[k].key] = data
-    if keep:
-        plan.memory.store(keep)
-    return out
+    made = dict(_made_here(context, pages, arrivals, len(pages)))
+    out, _ = _pickled(plan, {k: m for k, m in made.items() if m is not None})
+    return {k: out.get(k) for k in made}
 
 
 def _layout(html, root, context, plan: _Plan, point: int | None, split: bool) -> Iterator:
