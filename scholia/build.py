@@ -12,7 +12,7 @@ import importlib
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +100,11 @@ def make_env(dirs: list[Path]) -> Environment:
     return env
 
 
-def citation_formatter(edition: Edition, options: BuildOptions, dirs: list[Path]):
+def citation_formatter(edition: Edition, options: BuildOptions, dirs: list[Path],
+                       later: Sequence[Callable[[], object]] = ()):
+    """The function that formats the edition's citations (by Pandoc). While Pandoc runs, this process
+    imports the writers (WeasyPrint's import is the longest), then takes the steps of ``later``: work
+    the build needs afterwards whatever the citations say."""
     from .citeproc import CitationProcessor
 
     try:
@@ -109,14 +113,19 @@ def citation_formatter(edition: Edition, options: BuildOptions, dirs: list[Path]
     except ValueError as exc:
         raise BuildError(str(exc)) from exc
 
-    def load_writers() -> None:  # imports (WeasyPrint's is the longest) overlap the Pandoc run
+    def load_writers() -> None:
         with stage("import writers"):
             for fmt in (f for f in FORMATS if f in options.formats):
                 writer(fmt)
 
+    def ready_writers() -> None:
+        for fmt in (f for f in FORMATS if f in options.formats):
+            if (ready := getattr(writer_module(fmt), "ready", None)) is not None:
+                ready(edition)
+
     def cite(clusters):
         with stage("cite"):
-            result = processor.process(clusters, meanwhile=load_writers)
+            result = processor.process(clusters, meanwhile=[load_writers, ready_writers, *later])
         return result.citations, result.bibliography
 
     return cite
@@ -142,20 +151,26 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
     except SelectionError as exc:
         raise BuildError(f"--select: {exc}") from exc
     dirs = style_dirs(root)
-    with stage("render notes"):
-        rendered = render(edition, citation_formatter(edition, options, dirs))
     date, date_from = dated(root)
     ctx = Context(root, options, date, make_env(dirs), dirs, date_from)
-    from .provenance import Provenance  # computed on first use: the colophon, the archival PDF
+    from .provenance import Provenance  # computed on first use (the colophon, the archival PDF), or while Pandoc runs
 
-    ctx.shared["provenance"] = ctx.env.globals["provenance"] = Provenance(ctx, edition.metadata)
+    prov = ctx.shared["provenance"] = ctx.env.globals["provenance"] = Provenance(ctx, edition.metadata)
+    with stage("render notes"):
+        rendered = render(edition, citation_formatter(edition, options, dirs, later=[lambda: prov.record]))
     return loaded, rendered, ctx
 
 
 def writer(fmt: str):
     """The writer of one output format: a function (Rendered, Context) -> bytes."""
+    return writer_module(fmt).write
+
+
+def writer_module(fmt: str):
+    """The module of one output format's writer: its ``write``, and optionally ``ready(edition)``,
+    what it will need whatever the notes say, made ready while Pandoc formats the citations."""
     _declare_weasyprint()
-    return importlib.import_module(f".writers.{fmt}", __package__).write
+    return importlib.import_module(f".writers.{fmt}", __package__)
 
 
 @functools.cache

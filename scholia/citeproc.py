@@ -347,7 +347,7 @@ class CitationProcessor:
         }
         return {"pandoc-api-version": PANDOC_API_VERSION, "meta": meta, "blocks": blocks}
 
-    def _run(self, document: dict, references: list[dict], meanwhile: Callable[[], object] | None = None) -> str:
+    def _run(self, document: dict, references: list[dict], meanwhile: Sequence[Callable[[], object]] = ()) -> str:
         import time  # noqa: PLC0415
 
         with tempfile.TemporaryDirectory(prefix="scholia-citeproc-") as tmp:
@@ -374,8 +374,10 @@ class CitationProcessor:
             except OSError as exc:
                 raise PandocError(f"cannot run pandoc ({cmd[0]}): {exc}") from exc
             try:
-                if meanwhile is not None:  # other work of this process, while pandoc runs in its own
-                    meanwhile()
+                for step in meanwhile:  # other work of this process, while pandoc runs in its own
+                    if proc.poll() is not None:
+                        break
+                    step()
                 _, err = proc.communicate(timeout=300)
             except BaseException:
                 proc.kill()
@@ -386,9 +388,10 @@ class CitationProcessor:
                 raise PandocError(f"pandoc failed ({proc.returncode}): {err.decode('utf-8', 'replace')}")
             return (folder / "out.html").read_text(encoding="utf-8")
 
-    def process(self, clusters: list[Citation], meanwhile: Callable[[], object] | None = None) -> Formatted:
+    def process(self, clusters: list[Citation], meanwhile: Sequence[Callable[[], object]] = ()) -> Formatted:
         """Format every cluster of a document (in document order) and its bibliography; while
-        Pandoc runs, this process calls ``meanwhile`` (if given).
+        Pandoc runs, this process calls the steps of ``meanwhile`` in order, each only if Pandoc
+        has not finished yet (work the build needs later anyway, done while it waits).
 
         A key with no entry is rendered as Pandoc does, ``(<strong>key?</strong>)``, and listed
         in ``Formatted.missing`` (the checker reports it as an error before a build).

@@ -9,6 +9,7 @@ for pages that change), and the MLA Handbook, 9th ed. (containers, "pp.", "Acces
 
 import pathlib
 import re
+import subprocess
 import time
 
 import pytest
@@ -526,16 +527,25 @@ def test_three_hundred_clusters_in_one_run():
     assert elapsed < 10, elapsed  # one Pandoc run: ~0.5 s on the 2-core machine
 
 
-def test_work_done_while_pandoc_runs_changes_nothing(entries):
-    """``meanwhile`` runs once while Pandoc works; the result is the same; its failure stops Pandoc."""
+def test_work_done_while_pandoc_runs_changes_nothing(entries, monkeypatch):
+    """The steps of ``meanwhile`` run in order while Pandoc works, and none once it has finished;
+    the result is the same; a step's failure stops Pandoc."""
     calls = []
     clusters = [cite("zenz2019"), cite("scio2019")]
-    out = CitationProcessor(entries).process(clusters, meanwhile=lambda: calls.append(1))
-    assert calls == [1]
+    out = CitationProcessor(entries).process(clusters, meanwhile=[lambda: calls.append(1), lambda: calls.append(2)])
+    assert calls == [1, 2]
     assert out == CitationProcessor(entries).process(clusters)
+
+    started = []
+    popen = subprocess.Popen
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: started.append(popen(*a, **k)) or started[-1])
+    calls.clear()
+    late = CitationProcessor(entries).process(clusters, meanwhile=[lambda: started[0].wait(), lambda: calls.append(3)])
+    assert calls == [] and late == out  # Pandoc was done before the second step: it is left for later
+    monkeypatch.undo()
 
     def fail():
         raise RuntimeError("import failed")
 
     with pytest.raises(RuntimeError, match="import failed"):
-        CitationProcessor(entries).process(clusters, meanwhile=fail)
+        CitationProcessor(entries).process(clusters, meanwhile=[fail])

@@ -55,19 +55,14 @@ def render(page: str, split: bool, monkeypatch) -> tuple[bytes, int]:
     return doc.write_pdf(), weasyprint_split.last["joined"]
 
 
-def point(page: str):
-    html = weasyprint.HTML(string=page)
+def test_boundaries_are_the_chapter_starts():
+    html = weasyprint.HTML(string=book())
     bounds = weasyprint_split.boundaries(weasyprint_split.prepare(html)[2], html)
-    k = weasyprint_split.split_point(bounds, html)
-    return None if k is None else bounds[k].point
-
-
-def test_split_point_halves_the_text():
-    resume_at, next_page, right_page = point(book())
-    assert next_page == {"break": "right", "page": "chapter"} and right_page is True
-    ((body, rest),) = resume_at.items()
-    ((child, end),) = rest.items()
-    assert body == 0 and end is None and child in (3, 4)  # the contents, then chapters 0–5: chapter 2 or 3
+    assert len(bounds) == 6  # each chapter starts a right page
+    for c, bound in enumerate(bounds):
+        resume_at, next_page, right_page = bound.point
+        assert next_page == {"break": "right", "page": "chapter"} and right_page is True
+        assert resume_at == {0: {c + 1: None}}  # body, then the contents and chapters 0–5
 
 
 def test_joined_pages_give_the_sequential_pdf(monkeypatch):
@@ -95,8 +90,42 @@ def test_page_styles_that_depend_on_the_page_index_are_never_guessed(monkeypatch
     assert split == render(page, False, monkeypatch)[0]
 
 
-def test_short_documents_are_not_split():
-    assert point("<p>" + "word " * 100 + "</p>") is None
+def test_short_documents_are_not_split(monkeypatch):
+    started = []
+    monkeypatch.setattr(weasyprint_split._Meeting, "start", lambda task: started.append(task))
+    render("<p>" + "word " * 100 + "</p>", True, monkeypatch)
+    assert started == []
+    render(book(), True, monkeypatch)
+    assert len(started) == 1
+
+
+@pytest.mark.parametrize("slow", ["child", "parent"])
+def test_the_processes_meet_where_their_work_balances(monkeypatch, slow):
+    """Whichever process is slower, the faster one lays out more of the chapters, and the PDF is the
+    sequential one."""
+    import os
+    import time
+
+    from weasyprint.layout import page as wpage
+
+    parent, remake = os.getpid(), weasyprint_split.remake_page
+
+    def slowed(*args):
+        if (os.getpid() == parent) == (slow == "parent"):
+            time.sleep(0.08)
+        return remake(*args)
+
+    page = book(chapters=8)
+    monkeypatch.setattr(weasyprint_split, "remake_page", slowed)
+    monkeypatch.setattr(wpage, "remake_page", slowed)
+    split, joined = render(page, True, monkeypatch)
+    pages = pypdf.PdfReader(io.BytesIO(split)).get_num_pages()
+    if slow == "child":
+        assert joined < pages / 3
+    else:
+        assert joined > pages / 2
+    monkeypatch.undo()
+    assert split == render(page, False, monkeypatch)[0]
 
 
 def test_remembered_line_breaks_and_notes_change_nothing():

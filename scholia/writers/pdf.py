@@ -25,6 +25,7 @@ from pypdf import PdfReader
 from .. import cache, fonts
 from ..build import BuildError, Context
 from ..fetcher import RefusedURL, SafeFetcher
+from ..model import Edition
 from ..render import Rendered, RenderedNote, block_runs_html, initials
 from ..timing import stage
 from . import weasyprint_fix, weasyprint_memory, weasyprint_paint, weasyprint_split
@@ -489,6 +490,13 @@ def check_embedded_fonts(data: bytes) -> None:
                 problems.add(f"{name}: not one of the edition's fonts (a glyph fell back to a system font)")
     if problems:
         raise BuildError("PDF fonts: " + "; ".join(sorted(problems)))
+
+
+def ready(edition: Edition) -> None:
+    """What typesetting will need whatever the notes say (``build.writer_module``): the hyphenation
+    patterns of the edition's language."""
+    if edition.metadata.language:
+        weasyprint_split.load_hyphenation([edition.metadata.language])
 
 
 def output_layout(rendered: Rendered, ctx: Context) -> Layout:

@@ -2,24 +2,24 @@
 
 WeasyPrint paginates in one sequential pass. Where the document must start a page of a known side
 (a chapter with ``break-before: right``), the pages after that point depend on what came before
-only through the page's number and a few states that can be checked. So after the box tree is
-built, a forked child lays out the pages from such a point (the one that splits the text in about
-half), while this process lays out the pages before it. When this process reaches the point, it
-checks that it arrives exactly where the child began (same position, side, page name) and takes
-the child's pages: their boxes come back pickled, with every object that existed before the fork
-(styles, elements, the font configuration, source boxes) sent as a reference, not a copy. Each
-page's type and page-based counters are then computed again here, in order, as WeasyPrint would
-have, and the child's page styles are checked against them; anchors on the child's pages are
-registered so that ``target-counter()`` references to them (the contents) are filled in by
-WeasyPrint's own repagination loop. Bookmarks and named strings are made afterwards by WeasyPrint
-for all pages at once; margin boxes and backgrounds too, for the last pages by another child
-(``_Finish``).
+only through the page's number and a few states that can be checked. Such points cut the document
+into *segments* (a chapter each). After the box tree is built, a forked child lays out segments
+from the last one down, each from its own start, while this process lays them out from the first
+one up; they meet where their work balances, whatever each chapter's length and the machine's load
+(``_Meeting``). When this process reaches a segment the child made, it checks that it arrives
+exactly where the segment began (same position, side, page name) and takes the child's pages: their
+boxes come back pickled, with every object that existed before the fork (styles, elements, the font
+configuration, source boxes) sent as a reference, not a copy. Each page's type and page-based
+counters are then computed again here, in order, as WeasyPrint would have, and the child's page
+styles are checked against them; anchors on the child's pages are registered so that
+``target-counter()`` references to them (the contents) are filled in by WeasyPrint's own
+repagination loop. Bookmarks and named strings are made afterwards by WeasyPrint for all pages at
+once; margin boxes and backgrounds too, for the last pages by another child (``_Finish``).
 
-The child's pages come back one segment at a time (from one such point to the next: a chapter),
-and each is joined only where this process arrives exactly where the segment began. Whenever
-something does not match, or a segment's pages use page-based counters or running elements, that
-segment is laid out here: the result is always the sequential one, only the time differs. Segments
-may also come from an earlier build (``weasyprint_memory``), through the same joins.
+Whenever something does not match, or a segment's pages use page-based counters or running
+elements, that segment is laid out here: the result is always the sequential one, only the time
+differs. Segments may also come from an earlier build (``weasyprint_memory``), through the same
+joins; the child then lays out only the others.
 
 ``weasyprint_paint`` does the same for painting. WeasyPrint's internals are used throughout;
 ``pyproject.toml`` pins WeasyPrint to 70.x.
@@ -29,7 +29,11 @@ from __future__ import annotations
 
 import copy
 import copyreg
-from collections.abc import Callable, Iterator
+import os
+import select
+import struct
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from unittest import mock
@@ -59,12 +63,6 @@ from . import weasyprint_memo, weasyprint_memory
 
 MIN_CHARS = 40_000  # below this much text a second process costs more than it saves
 SIDES = {"right": True, "left": False}
-# The share of the text laid out here, before the split point. Not half: per unit of text the
-# child was measured 20-30% slower than this process (in each of 4 runs this process waited
-# 0.24-1.21 s for it at 0.5), as every object it first touches costs it a copy-on-write fault
-# (~24k per child); then it pickles its pages. At 0.56 the white paper's waits fell to 0.1-0.7 s,
-# the child now done first.
-SHARE = 0.56
 # Of the last render, for tests and benchmarks: pages laid out by the child, pages taken from earlier
 # builds, segments kept for later builds, pages whose margin boxes and backgrounds another process made.
 last = {"joined": 0, "remembered": 0, "stored": 0, "finished": 0}
@@ -79,10 +77,11 @@ def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.
     bounds = boundaries(root, html)
     walks = _walks(root, context, html, bounds, memory) if memory is not None else [None] * len(bounds)
     kept = {k: data for k, w in enumerate(walks) if w is not None and (data := memory.load(w.key)) is not None}
-    point = None if kept or not (split and parallel.can_fork()) else split_point(bounds, html)
     plan = _Plan(bounds, walks, kept, memory, lambda: _registry(root, context, html))
+    split = split and parallel.can_fork()
+    theirs = [k for k in range(len(bounds)) if k not in kept] if split and _long(html) else []
     with weasyprint_memo.remembered():
-        pages = list(_layout(html, root, context, plan, point, split and parallel.can_fork()))
+        pages = list(_layout(html, root, context, plan, theirs, split))
     doc = Document([Page(p) for p in pages], DocumentMetadata(**get_html_metadata(html)), html.url_fetcher,
                    context.font_config, {}, options["output_intent"])
     doc._html = html
@@ -124,23 +123,11 @@ class Boundary:
 
     path: tuple[int, ...]  # of the block, in the box tree
     point: tuple[dict, dict, bool]  # the page maker's (resume_at, next_page, right_page) there
-    at: float  # the share of the document's text before it
 
 
 def boundaries(root: boxes.Box, html: weasyprint.HTML) -> list[Boundary]:
     """Every forced break of known side between two in-flow blocks (down to 4 levels), in order."""
-    where: dict = {}
-    total = 0
-
-    def count(el) -> None:
-        nonlocal total
-        where[el] = total
-        total += len(el.text or "")
-        for child in el:
-            count(child)
-            total += len(child.tail or "")
-
-    count(html.etree_element)
+    elements = set(html.etree_element.iter())
     ltr = root.style["direction"] == "ltr"
     found: list[Boundary] = []
 
@@ -149,12 +136,12 @@ def boundaries(root: boxes.Box, html: weasyprint.HTML) -> list[Boundary]:
                     and isinstance(c, boxes.BlockBox)]
         for (_, before), (i, child) in zip(children, children[1:], strict=False):
             side = _side(block_level_page_break(before, child), ltr)
-            if side is not None and child.element in where:
+            if side is not None and child.element in elements:
                 resume_at: dict | None = None
                 for index in reversed((*path, i)):
                     resume_at = {index: resume_at}
                 next_page = {"break": "right" if side else "left", "page": child.page_values()[0]}
-                found.append(Boundary((*path, i), (resume_at, next_page, side), where[child.element] / (total or 1)))
+                found.append(Boundary((*path, i), (resume_at, next_page, side)))
         if depth:
             for i, child in children:
                 walk(child, (*path, i), depth - 1)
@@ -164,11 +151,9 @@ def boundaries(root: boxes.Box, html: weasyprint.HTML) -> list[Boundary]:
     return found
 
 
-def split_point(bounds: list[Boundary], html: weasyprint.HTML) -> int | None:
-    """The boundary nearest to ``SHARE`` of the text, or None if the document is short."""
-    if not bounds or len("".join(html.etree_element.itertext())) < MIN_CHARS:
-        return None
-    return min(range(len(bounds)), key=lambda k: abs(bounds[k].at - SHARE))
+def _long(html: weasyprint.HTML) -> bool:
+    """Whether the document has text enough for a second process to save more than it costs."""
+    return len("".join(html.etree_element.itertext())) >= MIN_CHARS
 
 
 def _walks(root, context, html, bounds: list[Boundary], memory) -> list[weasyprint_memory.Walk | None]:
@@ -235,9 +220,8 @@ class _Plan:
     kept: dict[int, bytes]  # segment → pickle from an earlier build
     memory: weasyprint_memory.Memory | None
     registry: Callable[[], dict[int, object]]
-    job: parallel.Job | None = None  # the child laying out the segments from ``first_child`` on
-    first_child: int = -1
-    from_child: dict[int, bytes | None] | None = None
+    meeting: _Meeting | None = None  # the child laying out segments from the last one down
+    shipped: dict[str, bytes] = field(default_factory=dict)  # the child's segments to keep: key → pickle
     storing: parallel.Job | None = None
     page_keys: dict[int, str] = field(default_factory=dict)  # id of a page → its segment's key, its place
 
@@ -256,21 +240,20 @@ class _Plan:
         """The objects made before layout, by ``id`` (see ``_registry``)."""
         return self.registry()
 
-    def payload(self, k: int) -> tuple | None:
-        """Segment ``k``'s pages, entries and footnotes from memory or the child, or None."""
-        data = self.kept.get(k)
-        local = self.walks[k]
-        if data is None and self.job is not None and k >= self.first_child:
-            if self.from_child is None:
-                try:
-                    self.from_child = self.job.result()
-                except Exception:  # noqa: BLE001 - a real error recurs below, in this process
-                    self.from_child = {}
-            data = self.from_child.get(k)
+    def payload(self, k: int, clean: bool) -> tuple | None:
+        """Segment ``k``'s pages, entries and footnotes from memory or the child, or None: this
+        process lays it out (so the child need not). Only a ``clean`` arrival (nothing carried over)
+        takes pages made elsewhere."""
+        data = self.kept.get(k) if clean else None
+        if data is None and self.meeting is not None:
+            data, keep = self.meeting.take(k) if clean else self.meeting.passing(k)
+            if data is not None and keep and self.walks[k] is not None:
+                self.shipped[self.walks[k].key] = data
         if data is None:
             return None
         try:
-            return weasyprint_memory.loads(data, local.objects if local else None, self.reg, trusted=k not in self.kept)
+            return weasyprint_memory.loads(data, self.walks[k].objects if self.walks[k] else None, self.reg,
+                                           trusted=k not in self.kept)
         except Exception:  # noqa: BLE001 - a damaged or foreign pickle is laid out afresh
             return None
 
@@ -313,17 +296,19 @@ def _made_here(context, pages: list, arrivals: list, end: int) -> Iterator[tuple
             yield k, _kept(context, pages, start, stop, before, after, clean_end) if clean else None
 
 
-def _pickled(plan: _Plan, made: dict[int, tuple]) -> tuple[dict[int, bytes], int]:
-    """Each segment's pickle, and how many of them went into ``plan.memory`` (those that refer to
-    nothing by ``id``)."""
-    out, keep = {}, {}
-    for k, segment in made.items():
-        out[k], keepable = weasyprint_memory.dumps(segment, plan.reg, plan.walks[k], DISPATCH)
-        if keepable and plan.memory is not None:
-            keep[plan.walks[k].key] = out[k]
+def _pickled(plan: _Plan, made: dict[int, tuple]) -> dict[int, tuple[bytes, bool]]:
+    """Each segment's pickle, and whether it may be kept (it refers to nothing by ``id``)."""
+    return {k: weasyprint_memory.dumps(segment, plan.reg, plan.walks[k], DISPATCH) for k, segment in made.items()}
+
+
+def _keep(plan: _Plan, made: dict[int, tuple]) -> int:
+    """Keep in ``plan.memory`` the segments laid out here that may be kept, and those the child
+    shipped; how many."""
+    keep = {plan.walks[k].key: data for k, (data, keepable) in _pickled(plan, made).items() if keepable}
+    keep |= plan.shipped
     if keep:
         plan.memory.store(keep)
-    return out, len(keep)
+    return len(keep)
 
 
 def _first_pass(context, root, html, plan: _Plan) -> Iterator:
@@ -337,7 +322,7 @@ def _first_pass(context, root, html, plan: _Plan) -> Iterator:
         k, clean = _boundary_at(context, plan.bounds, i)
         if k is not None:
             footnotes = list(context.footnotes)  # before a join takes the segment's own
-            payload = plan.payload(k) if clean else None
+            payload = plan.payload(k, clean)
             joined = _join(context, root, html, i, payload) if payload else None
             arrivals.append((k, i, footnotes, clean, joined is None))
             if joined is not None:
@@ -356,6 +341,8 @@ def _first_pass(context, root, html, plan: _Plan) -> Iterator:
         i += 1
         if resume_at is None and not context.reported_footnotes:
             break
+    if plan.meeting is not None:
+        plan.meeting.close()  # its work is taken or no longer needed
     if plan.memory is not None:
         _store(context, plan, pages, arrivals)
     context.broken_out_of_flow.clear()
@@ -370,58 +357,69 @@ def _store(context, plan: _Plan, pages: list, arrivals: list) -> None:
             if made is not None and plan.walks[k] is not None and k not in plan.kept}
     for k, made in todo.items():
         plan.name_pages(k, made[0])
-    if todo:
-        plan.storing = parallel.elsewhere(lambda: _pickled(plan, todo)[1])
+    if todo or plan.shipped:
+        plan.storing = parallel.elsewhere(lambda: _keep(plan, todo))
 
 
-def _layout_rest(html, root, context, plan: _Plan, first: int) -> dict[int, bytes | None]:
-    """In the child: the segments from ``first`` to the end, each pickled with the page-maker
-    entries of its pages and its end, and the footnotes it took (None: it depends on what came
-    before). Those that may be kept go into ``plan.memory`` too."""
-    resume_at, next_page, right_page = plan.bounds[first].point
+def _layout_theirs(html, root, context, plan: _Plan, theirs: list[int], meeting: _Meeting) -> None:
+    """In the child: the segments of ``theirs`` from the last one down, each laid out from its
+    boundary and shipped through ``meeting`` as soon as it is made, pickled with the page-maker
+    entries of its pages and of its end, and the footnotes it took (None: it depends on what came
+    before, or does not end at the next boundary). Stops at the segment this process has reached."""
+    meeting.in_child()
     wlayout.initialize_page_maker(context, root)
     state = context.page_maker[0][3]
-    context.page_maker = [(None, next_page, right_page, state, _fresh_remake_state()),
-                          (resume_at, next_page, right_page, copy.deepcopy(state), _fresh_remake_state())]
     context.rendered_notes = []
-    pages: list = [None]  # index 0 stands for the pages before: no :first page here
-    arrivals = [(first, 1, list(context.footnotes), True, True)]
-    while True:
-        i = len(pages)
-        context.page_maker[i][-1].update(_fresh_remake_state())
-        page, resume_at = remake_page(i, context, root, html)
-        pages.append(page)
-        if resume_at is None and not context.reported_footnotes:
-            break
-        k, clean = _boundary_at(context, plan.bounds, i + 1)
-        if k is not None:
-            arrivals.append((k, i + 1, list(context.footnotes), clean, True))
-    if context.rendered_notes or _running(context):
-        return {}
-    made = dict(_made_here(context, pages, arrivals, len(pages)))
-    out, _ = _pickled(plan, {k: m for k, m in made.items() if m is not None})
-    return {k: out.get(k) for k in made}
+    for k in reversed(theirs):
+        if meeting.reached() >= k:
+            return
+        meeting.begin(k)
+        resume_at, next_page, right_page = plan.bounds[k].point
+        context.page_maker = [(None, next_page, right_page, copy.deepcopy(state), _fresh_remake_state()),
+                              (resume_at, next_page, right_page, copy.deepcopy(state), _fresh_remake_state())]
+        context.reported_footnotes.clear()
+        context.broken_out_of_flow.clear()
+        pages: list = [None]  # index 0 stands for the pages before: no :first page here
+        before = list(context.footnotes)
+        while True:
+            i = len(pages)
+            context.page_maker[i][-1].update(_fresh_remake_state())
+            page, resume_at = remake_page(i, context, root, html)
+            pages.append(page)
+            if resume_at is None and not context.reported_footnotes:
+                arrived, clean = len(plan.bounds), True
+                break
+            arrived, clean = _boundary_at(context, plan.bounds, i + 1)
+            if arrived is not None:
+                break
+            if meeting.reached() >= k:
+                return
+        if context.rendered_notes or _running(context):
+            return
+        made = None if arrived != k + 1 else _kept(context, pages, 1, len(pages), before, list(context.footnotes),
+                                                   clean)
+        meeting.ship(k, *(_pickled(plan, {k: made})[k] if made is not None else (None, False)))
 
 
-def _layout(html, root, context, plan: _Plan, point: int | None, split: bool) -> Iterator:
+def _layout(html, root, context, plan: _Plan, theirs: list[int], split: bool) -> Iterator:
     """WeasyPrint's ``layout_document`` with our own first pagination pass (``_first_pass``), a
-    forked child laying out the segments from ``point`` on; later passes are WeasyPrint's own. Its
-    last step, margin boxes and backgrounds page by page, is shared with another child
-    (``_Finish``)."""
-    if point is not None or plan.memory is not None:
+    forked child laying out the segments of ``theirs`` from the last one down, until it meets this
+    process (``_Meeting``); later passes are WeasyPrint's own. Its last step, margin boxes and
+    backgrounds page by page, is shared with another child (``_Finish``)."""
+    if theirs or plan.memory is not None:
         plan.reg  # noqa: B018 - made before layout: pages made here and in a child refer to these
-    if point is not None:
-        _load_hyphenation(html, plan.reg)
-        plan.job = parallel.elsewhere(lambda: _layout_rest(html, root, context, plan, point))
-        plan.first_child = point
+    if theirs:
+        if any(isinstance(b, boxes.Box) and b.style["hyphens"] == "auto" for b in plan.reg.values()):
+            load_hyphenation({el.get("lang") for el in html.etree_element.iter() if el.get("lang")})
+        plan.meeting = _Meeting.start(lambda meeting: _layout_theirs(html, root, context, plan, theirs, meeting))
     original = wlayout.make_all_pages
     first = True
     finish = _Finish(context, plan, split)
 
     def make_all_pages(context, root_box, html, pages):
         nonlocal first
-        made = original(context, root_box, html, pages) if not first or (
-            plan.job is None and not plan.kept and plan.memory is None) else _first_pass(context, root_box, html, plan)
+        ours = first and (plan.meeting is not None or plan.kept or plan.memory is not None)
+        made = _first_pass(context, root_box, html, plan) if ours else original(context, root_box, html, pages)
         first = False
         return finish.record(made)
 
@@ -431,19 +429,137 @@ def _layout(html, root, context, plan: _Plan, point: int | None, split: bool) ->
                 mock.patch.object(wlayout, "layout_backgrounds", finish.layout_backgrounds):
             yield from wlayout.layout_document(html, root, context)
     finally:
-        for job in (plan.job, finish.job):
-            if job is not None:
-                job.cancel()
+        if plan.meeting is not None:
+            plan.meeting.close()
+        if finish.job is not None:
+            finish.job.cancel()
 
 
-def _load_hyphenation(html, reg: dict[int, object]) -> None:
-    """Load the hyphenation patterns of the document's languages before the fork, if any box is
-    hyphenated: each process would otherwise parse them itself (0.19 s for English)."""
-    if not any(isinstance(b, boxes.Box) and b.style["hyphens"] == "auto" for b in reg.values()):
-        return
-    for lang in {el.get("lang") for el in html.etree_element.iter() if el.get("lang")}:
+class _Meeting:
+    """This process and the layout child share the segments without knowing beforehand how fast
+    each will be (chapters differ, and so does the machine's load). The child lays them out from
+    the last one down, saying before each that it begins it, and ships each as soon as it is made;
+    this process goes from the first one up and says which segment it has reached. At a segment
+    the child has made, this process takes it; at one the child is making, it waits for it; else
+    it lays the segment out itself, and the child stops before it. So both work until they meet."""
+
+    NOTICE = struct.Struct("<iqq?")  # segment, where its pickle begins in the file, its length, keepable
+    BEGUN, UNUSABLE = -1, -2  # a notice's length: the child begins the segment; cannot ship it
+
+    def __init__(self) -> None:
+        self.notices, self._notify = os.pipe()  # child → this process
+        self._reached, self.reach = os.pipe()  # this process → child: the segments it has reached
+        self.file = tempfile.TemporaryFile()  # the child's pickles, one after another
+        self.job: parallel.Job | None = None
+        self.begun: set[int] = set()
+        self.done: dict[int, tuple[int, int, bool]] = {}
+        self.ended = False
+        self.buffer = b""
+        self.at = -1  # in the child: the furthest segment this process has reached
+        self.offset = 0  # in the child: where the next pickle goes
+
+    @classmethod
+    def start(cls, task: Callable[[_Meeting], None]) -> _Meeting | None:
+        """``task(meeting)`` in a forked child; None if no child can be had."""
+        meeting = cls()
+        meeting.job = parallel.elsewhere(lambda: task(meeting))
+        for fd in (meeting._notify, meeting._reached):  # the child's ends
+            os.close(fd)
+        if meeting.job is None:
+            meeting.close()
+            return None
+        return meeting
+
+    # the child's side
+
+    def in_child(self) -> None:
+        os.close(self.notices)
+        os.close(self.reach)
+        os.set_blocking(self._reached, False)
+
+    def reached(self) -> int:
+        """The furthest segment this process has reached."""
+        while True:
+            try:
+                data = os.read(self._reached, 4096)
+            except BlockingIOError:
+                return self.at
+            if not data:
+                return self.at
+            self.at = max(self.at, *(k for (k,) in struct.iter_unpack("<i", data)))
+
+    def begin(self, k: int) -> None:
+        os.write(self._notify, self.NOTICE.pack(k, 0, self.BEGUN, False))
+
+    def ship(self, k: int, data: bytes | None, keepable: bool) -> None:
+        if data is None:
+            os.write(self._notify, self.NOTICE.pack(k, 0, self.UNUSABLE, False))
+            return
+        self.file.write(data)
+        self.file.flush()
+        os.write(self._notify, self.NOTICE.pack(k, self.offset, len(data), keepable))
+        self.offset += len(data)
+
+    # this process's side
+
+    def _read(self, wait: bool) -> None:
+        if not wait and not select.select([self.notices], [], [], 0)[0]:
+            return
+        data = os.read(self.notices, 65536)
+        if not data:  # the child has ended
+            self.ended = True
+        self.buffer += data
+        size = self.NOTICE.size
+        whole = len(self.buffer) - len(self.buffer) % size
+        for k, offset, length, keepable in self.NOTICE.iter_unpack(self.buffer[:whole]):
+            if length == self.BEGUN:
+                self.begun.add(k)
+            else:
+                self.done[k] = (offset, length, keepable)
+        self.buffer = self.buffer[whole:]
+
+    def take(self, k: int) -> tuple[bytes | None, bool]:
+        """Segment ``k``'s pickle from the child, waiting for it if the child is making it, and
+        whether it may be kept; (None, False) if this process is to lay it out."""
+        self._read(wait=False)
+        while k in self.begun and k not in self.done and not self.ended:
+            self._read(wait=True)
+        if k not in self.done:
+            return self.passing(k)
+        offset, length, keepable = self.done[k]
+        if length < 0:
+            return None, False
+        return os.pread(self.file.fileno(), length, offset), keepable
+
+    def passing(self, k: int) -> tuple[None, bool]:
+        """Tell the child that this process lays out segment ``k`` itself."""
+        try:
+            os.write(self.reach, struct.pack("<i", k))
+        except OSError:  # the child has ended
+            pass
+        return None, False
+
+    def close(self) -> None:
+        if self.notices < 0:
+            return
+        if self.job is not None:
+            self.job.cancel()
+            self.job = None
+        for fd in (self.notices, self.reach):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.notices = self.reach = -1
+        self.file.close()
+
+
+def load_hyphenation(langs: Iterable[str]) -> None:
+    """Load the hyphenation patterns of these languages (0.1-0.2 s for English), which pyphen keeps
+    for the process: before the fork, or else each process would parse them itself."""
+    for lang in langs:
         if found := pyphen.language_fallback(lang.replace("-", "_")):
-            pyphen.Pyphen(lang=found)  # kept by pyphen for the process, and for a forked child
+            pyphen.Pyphen(lang=found)
 
 
 # ---------- margin boxes and backgrounds on two processes ----------
