@@ -42,7 +42,11 @@ from . import weasyprint_memory
 # they were written, pages taken from an earlier build.
 last = {"painted": 0, "compressed": 0, "remembered": 0}
 
-MIN_PAINT_PAGES = 16  # below this, forking costs more than painting half the pages saves
+# Below this, forking costs more than painting half the pages saves: a fork of a 430 MB process took
+# 10-17 ms, a page of text paints in 40-80 ms. In a one-note rebuild, ~15 pages are left to paint
+# (the rest come from memory): at 16 they were painted here alone, and writing the PDF took 1.34-1.56 s
+# over 4 runs; with a child, 0.99-1.25 s.
+MIN_PAINT_PAGES = 4
 # A painting child reads half the laid-out pages, and every object it reads becomes its own copy
 # (reference counts are written): it can grow nearly as large as this process. Above this size
 # (the ×10 benchmark, ~680 pages, reaches ~800 MB) the pages are painted here, to keep a build's
