@@ -1,13 +1,16 @@
 """Run a function in a forked process, to use a second core for work that needs this process's
 memory (a laid-out document) as it is now: ``job = start(task)``, then ``job.result()`` gives the
 task's return value or raises its exception, and ``job.cancel()`` stops it. Without ``os.fork`` or
-a second core, the task runs inside ``result()`` in this process."""
+a second core, the task runs inside ``result()`` in this process. ``Meeting`` shares a list of
+items with a forked child, each side working from one end."""
 
 from __future__ import annotations
 
 import os
 import pickle
+import select
 import signal
+import struct
 import sys
 import tempfile
 from collections.abc import Callable
@@ -109,3 +112,124 @@ def elsewhere(task: Callable[[], T]) -> Job[T] | None:
         return job
     job.cancel()
     return None
+
+
+class Meeting:
+    """A list of numbered items (chapters to lay out, pages to paint) shared by this process and a
+    forked child without knowing beforehand how fast each will be (items differ, and so does the
+    machine's load). The child works from the last item down, saying before each that it begins it
+    (``begin``), and ships each result as soon as it is made (``ship``); it stops at the first item
+    this process has reached (``reached``). This process goes from the first item up: at an item
+    the child has made, it takes the result (``take``); at one the child is making, it waits for
+    it; else it does the item itself, and says so (``passing``). So both work until they meet.
+    Results go through an unnamed file, notices through pipes."""
+
+    NOTICE = struct.Struct("<iqq?")  # item, where its result begins in the file, its length, a flag
+    BEGUN, UNUSABLE = -1, -2  # a notice's length: the child begins the item; has no result for it
+
+    def __init__(self) -> None:
+        self.notices, self._notify = os.pipe()  # child → this process
+        self._reached, self.reach = os.pipe()  # this process → child: the items it has reached
+        self.file = tempfile.TemporaryFile()  # the child's results, one after another
+        self.job: Job | None = None
+        self.begun: set[int] = set()
+        self.done: dict[int, tuple[int, int, bool]] = {}
+        self.ended = False
+        self.buffer = b""
+        self.at = -1  # in the child: the furthest item this process has reached
+        self.offset = 0  # in the child: where the next result goes
+
+    @classmethod
+    def start(cls, task: Callable[[Meeting], None]) -> Meeting | None:
+        """``task(meeting)`` in a forked child; None if no child can be had."""
+        meeting = cls()
+        meeting.job = elsewhere(lambda: task(meeting))
+        for fd in (meeting._notify, meeting._reached):  # the child's ends
+            os.close(fd)
+        if meeting.job is None:
+            meeting.close()
+            return None
+        return meeting
+
+    # the child's side
+
+    def in_child(self) -> None:
+        os.close(self.notices)
+        os.close(self.reach)
+        os.set_blocking(self._reached, False)
+
+    def reached(self) -> int:
+        """The furthest item this process has reached."""
+        while True:
+            try:
+                data = os.read(self._reached, 4096)
+            except BlockingIOError:
+                return self.at
+            if not data:
+                return self.at
+            self.at = max(self.at, *(k for (k,) in struct.iter_unpack("<i", data)))
+
+    def begin(self, k: int) -> None:
+        os.write(self._notify, self.NOTICE.pack(k, 0, self.BEGUN, False))
+
+    def ship(self, k: int, data: bytes | None, flag: bool = False) -> None:
+        if data is None:
+            os.write(self._notify, self.NOTICE.pack(k, 0, self.UNUSABLE, False))
+            return
+        self.file.write(data)
+        self.file.flush()
+        os.write(self._notify, self.NOTICE.pack(k, self.offset, len(data), flag))
+        self.offset += len(data)
+
+    # this process's side
+
+    def _read(self, wait: bool) -> None:
+        if not wait and not select.select([self.notices], [], [], 0)[0]:
+            return
+        data = os.read(self.notices, 65536)
+        if not data:  # the child has ended
+            self.ended = True
+        self.buffer += data
+        size = self.NOTICE.size
+        whole = len(self.buffer) - len(self.buffer) % size
+        for k, offset, length, flag in self.NOTICE.iter_unpack(self.buffer[:whole]):
+            if length == self.BEGUN:
+                self.begun.add(k)
+            else:
+                self.done[k] = (offset, length, flag)
+        self.buffer = self.buffer[whole:]
+
+    def take(self, k: int) -> tuple[bytes | None, bool]:
+        """Item ``k``'s result from the child, waiting for it if the child is making it, and the
+        flag it was shipped with; (None, False) if this process is to do the item."""
+        self._read(wait=False)
+        while k in self.begun and k not in self.done and not self.ended:
+            self._read(wait=True)
+        if k not in self.done:
+            return self.passing(k)
+        offset, length, flag = self.done[k]
+        if length < 0:
+            return self.passing(k)
+        return os.pread(self.file.fileno(), length, offset), flag
+
+    def passing(self, k: int) -> tuple[None, bool]:
+        """Tell the child that this process does item ``k`` itself."""
+        try:
+            os.write(self.reach, struct.pack("<i", k))
+        except OSError:  # the child has ended
+            pass
+        return None, False
+
+    def close(self) -> None:
+        if self.notices < 0:
+            return
+        if self.job is not None:
+            self.job.cancel()
+            self.job = None
+        for fd in (self.notices, self.reach):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.notices = self.reach = -1
+        self.file.close()

@@ -1,12 +1,16 @@
 """Paint a laid-out WeasyPrint document on two cores, with the PDF one process would write.
 
 Painting the pages is about three quarters of ``write_pdf``. Within ``painting_split``, a forked
-child runs the same writer and paints the second half of the pages; for each it sends back the
-content-stream operations, the fonts the page met first, the glyphs it added to each font and
-the opacity states it first used. This process paints the first half, then takes each shipped
-page instead of painting it, and merges the glyph tables. Anything numbered in order of use
-across pages (transparency groups, images, patterns, shadings, soft masks, glyphs missing from a
-font) ends the shipping: from that page on this process paints, in order, as it would alone.
+child runs the same writer and paints pages from the last one down, each on a stream of its own,
+while this process paints from the first one up; they share the pages through a
+``parallel.Meeting``, so they meet where their work balances. For each page the child ships what a
+kept page holds (``_recorded``): its operations, the glyphs of each font it uses with their widths
+and texts, its opacity states and its compressed stream. This process adds such a page to its own
+stream (``_replay``) when every font the page uses is met already and every glyph has the width
+the operations were made with; otherwise it paints the page itself. The child stops at the first
+page that adds anything numbered in order of use across pages (transparency groups, images,
+patterns, shadings, soft masks, glyphs missing from a font): that page and those before it are
+painted here, in order, as they would be alone.
 
 Both sides also compress each page's content stream as soon as it is painted, which would
 otherwise be the larger part of the serial ``pydyf`` write; a stream is written from those bytes
@@ -22,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import os
 import pickle
 import re
@@ -55,17 +58,7 @@ MAX_PAINT_FORK_MB = 600
 
 
 class _Shipped(Exception):
-    """Raised in the child after its last page is painted: the rest of ``write_pdf`` is not needed."""
-
-
-def _font_sizes(fonts: dict) -> dict:
-    return {key: (len(f.widths), len(f.to_unicode), len(f.missing)) for key, f in fonts.items()}
-
-
-def _added(table: dict, before: int) -> dict:
-    """What a page added to a font table: WeasyPrint only ever adds to them (a glyph keeps its
-    first width and text), so that is what comes after the entries there were before."""
-    return dict(itertools.islice(table.items(), before, None))
+    """Raised in the child once its pages are painted: the rest of ``write_pdf`` is not needed."""
 
 
 def _raw(stream: pydyf.Stream) -> bytes:
@@ -107,46 +100,47 @@ def _compressed_beforehand(done: dict[bytes, bytes]) -> Iterator[None]:
         yield
 
 
-def _paint_rest(doc: Document, pages: dict[int, int], start: int, options: dict, skip: set[int]) -> dict:
-    """In the child: run ``write_pdf`` as far as painting pages ``start``… and return, per page,
-    its content-stream operations, the fonts it first used, the glyphs it added to each font, the
-    opacity states it first used and its whole stream before and after compression. Shipping
-    stops at the first page that adds another resource (image, group, pattern, shading, soft mask)
-    or a glyph missing from its font: those are numbered in order across pages, so the parent
-    paints that page and the rest itself."""
+def _page_stream(like, page: Page, scale: float):
+    """A content stream for ``page`` as ``generate_pdf`` makes one, sharing ``like``'s fonts and
+    resources."""
+    left, top = -scale * page.bleed["left"], -scale * page.bleed["top"]
+    width = scale * (page.width + page.bleed["left"] + page.bleed["right"])
+    height = scale * (page.height + page.bleed["top"] + page.bleed["bottom"])
+    stream = type(like)(like._fonts, (left / scale, top / scale, width / scale, height / scale), like._resources,
+                        like._images, like._tags, like._color_profiles, like._output_intent, compress=like.compress)
+    stream.transform(d=-1, f=page.height * scale)
+    return stream
+
+
+def _paint_theirs(doc: Document, todo: list[int], options: dict, meeting: parallel.Meeting) -> None:
+    """In the child: the pages of ``todo`` from the last one down, each painted on a stream of its
+    own as ``write_pdf`` would and shipped as a page is kept (``_recorded``), until this process
+    reaches them. Stops at the first page that adds anything numbered in order across pages
+    (images, groups, patterns, shadings, glyphs missing from a font): that page and those before
+    it are painted by this process, in order, as it would alone."""
     import logging
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)  # the parent reports what it finds
-    shipped: dict = {}
     original = Page.paint
 
-    def paint(page, stream, scale=1):
-        index = pages[id(page)]
-        if index < start or index in skip:  # the parent's, or the parent has it from an earlier build
-            return None
-        res = stream._resources
-        fonts, numbered, states, begin = _font_sizes(stream._fonts), _numbered(stream), set(res["ExtGState"]), \
-            len(stream.stream)
-        forms = {key: f.used_in_forms for key, f in stream._fonts.items()}
-        original(page, stream, scale)
-        glyphs = {}
-        for key, font in stream._fonts.items():
-            widths, texts, missing = fonts.get(key, (0, 0, 0))
-            added = (_added(font.widths, widths), _added(font.to_unicode, texts), len(font.missing) - missing)
-            if any(added) or font.used_in_forms != forms.get(key, False):
-                glyphs[key] = (*added, font.used_in_forms)
-        alphas = {k: v for k, v in res["ExtGState"].items() if k not in states}
-        if _numbered(stream) != numbered or any(not k.startswith(("a", "A")) for k in alphas):  # "s3": numbered
-            raise _Shipped
-        shipped[index] = (stream.stream[begin:], [k for k in stream._fonts if k not in fonts], glyphs, alphas,
-                          _deflated(stream))
-        if index == len(doc.pages) - 1:
-            raise _Shipped
-        return None
+    def paint(page, stream, scale=1):  # called for the first page: the streams are set up
+        for i in reversed(todo):
+            if meeting.reached() >= i:
+                break
+            meeting.begin(i)
+            own = _page_stream(stream, doc.pages[i], scale)
+            begin, numbered = len(own.stream), _numbered(own)
+            original(doc.pages[i], own, scale)
+            if _numbered(own) != numbered:
+                meeting.ship(i, None)
+                break
+            entry = _recorded(own, begin, {})
+            meeting.ship(i, None if entry is None else pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+        raise _Shipped
 
+    meeting.in_child()
     with mock.patch.object(Page, "paint", paint), contextlib.suppress(_Shipped):
         doc.write_pdf(**options)
-    return shipped
 
 
 def _size_mb() -> float:
@@ -261,12 +255,12 @@ def _replay(entry: tuple, stream, done: dict) -> bool:
 @contextmanager
 def painting_split(doc: Document, options: dict, painted: Callable[[], None] = lambda: None,
                    memory: tuple | None = None) -> Iterator[None]:
-    """Within the block, ``doc.write_pdf(**options)`` paints the second half of the pages in a
-    forked process: the parent takes each such page's operations and glyph use instead of painting
-    it, unless the page needs a font the parent has not met yet (then it paints it itself, in
-    order, as the sequential writer would). Tagged PDFs, forms, and documents this process has
-    needed more than ``MAX_PAINT_FORK_MB`` for are painted in one process. ``painted`` is called
-    once the last page is painted: what ``write_pdf`` does after that runs on one core.
+    """Within the block, ``doc.write_pdf(**options)`` shares the painting of the pages with a forked
+    process that paints from the last page down (``_paint_theirs``): this process takes each page
+    that process has painted when it fits (``_replay``), and paints any other itself. Tagged PDFs,
+    forms, documents with fewer than ``MIN_PAINT_PAGES`` pages to paint and processes that have
+    needed more than ``MAX_PAINT_FORK_MB`` are painted in one process. ``painted`` is called once
+    the last page is painted: what ``write_pdf`` does after that runs on one core.
 
     ``memory`` is ``(weasyprint_memory.Memory, partial keys)``, a partial key for each page whose
     layout the memory can name (see ``weasyprint_split.render``): such pages are taken from an
@@ -287,55 +281,33 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
                     except Exception:  # noqa: BLE001 - a damaged or foreign file is painted afresh
                         pass
     todo = [i for i in range(n) if i not in kept]
-    start = todo[len(todo) // 2] if todo else n
-    job = None
+    meeting = None
     if not (len(todo) < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms")
             or _size_mb() > MAX_PAINT_FORK_MB):
-        job = parallel.elsewhere(lambda: _paint_rest(doc, pages, start, options, set(kept)))
+        meeting = parallel.Meeting.start(lambda m: _paint_theirs(doc, todo, options, m))
+    theirs = set(todo) if meeting is not None else set()
     original = Page.paint
-    shipped: dict | None = None
     keep: dict[str, bytes] = {}
-
-    def take(index: int, stream) -> bool:
-        """Whether page ``index`` is the child's: its painting is then added to ``stream``."""
-        nonlocal shipped
-        if job is None or index < start:
-            return False
-        if shipped is None:
-            try:
-                shipped = job.result()
-            except Exception:  # noqa: BLE001 - painting here reports any real error
-                shipped = {}
-        if index not in shipped or any(k not in stream._fonts for k in shipped[index][1]):
-            return False
-        ops, _, glyphs, alphas, deflated = shipped[index]
-        for key, state in alphas.items():  # opacity states are named by their value, in order of use
-            stream._resources["ExtGState"].setdefault(key, state)
-        stream.stream.extend(ops)
-        for key, (widths, to_unicode, _, in_forms) in glyphs.items():
-            font = stream._fonts[key]  # WeasyPrint keeps a glyph's first width and text: so do we
-            for table, added in ((font.widths, widths), (font.to_unicode, to_unicode)):
-                for glyph, value in added.items():
-                    table.setdefault(glyph, value)
-            font.used_in_forms = font.used_in_forms or in_forms
-        if deflated:  # used if this page's stream is still those bytes when it is written
-            done.setdefault(*deflated)
-        last["painted"] += 1
-        return True
 
     def paint(page, stream, scale=1):
         index = pages.get(id(page), -1)
+        data = meeting.take(index)[0] if index in theirs else None
         if index in kept and _replay(kept[index], stream, done):
             last["remembered"] += 1
+        elif data is not None and _replay(pickle.loads(data), stream, done):  # noqa: S301 - our own child's
+            last["painted"] += 1
+            if index in keys:
+                keep[keys[index]] = data
         else:
             begin, numbered = len(stream.stream), _numbered(stream)
-            if not take(index, stream):
-                original(page, stream, scale)
-                if job is not None and (deflated := _deflated(stream)):
-                    done.setdefault(*deflated)  # compressed now, while the other core paints too
+            original(page, stream, scale)
+            if meeting is not None and (deflated := _deflated(stream)):
+                done.setdefault(*deflated)  # compressed now, while the other core paints too
             if index in keys and _numbered(stream) == numbered and (entry := _recorded(stream, begin, done)):
                 keep[keys[index]] = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         if index == n - 1:
+            if meeting is not None:
+                meeting.close()
             painted()
 
     last.update(painted=0, compressed=0, remembered=0)
@@ -346,5 +318,5 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
         if keep and memory is not None:
             memory[0].store(keep)
     finally:
-        if job is not None:
-            job.cancel()
+        if meeting is not None:
+            meeting.close()

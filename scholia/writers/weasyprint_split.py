@@ -6,7 +6,7 @@ only through the page's number and a few states that can be checked. Such points
 into *segments* (a chapter each). After the box tree is built, a forked child lays out segments
 from the last one down, each from its own start, while this process lays them out from the first
 one up; they meet where their work balances, whatever each chapter's length and the machine's load
-(``_Meeting``). When this process reaches a segment the child made, it checks that it arrives
+(``parallel.Meeting``). When this process reaches a segment the child made, it checks that it arrives
 exactly where the segment began (same position, side, page name) and takes the child's pages: their
 boxes come back pickled, with every object that existed before the fork (styles, elements, the font
 configuration, source boxes) sent as a reference, not a copy. Each page's type and page-based
@@ -29,10 +29,6 @@ from __future__ import annotations
 
 import copy
 import copyreg
-import os
-import select
-import struct
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -220,7 +216,7 @@ class _Plan:
     kept: dict[int, bytes]  # segment → pickle from an earlier build
     memory: weasyprint_memory.Memory | None
     registry: Callable[[], dict[int, object]]
-    meeting: _Meeting | None = None  # the child laying out segments from the last one down
+    meeting: parallel.Meeting | None = None  # the child laying out segments from the last one down
     shipped: dict[str, bytes] = field(default_factory=dict)  # the child's segments to keep: key → pickle
     storing: parallel.Job | None = None
     page_keys: dict[int, str] = field(default_factory=dict)  # id of a page → its segment's key, its place
@@ -361,7 +357,7 @@ def _store(context, plan: _Plan, pages: list, arrivals: list) -> None:
         plan.storing = parallel.elsewhere(lambda: _keep(plan, todo))
 
 
-def _layout_theirs(html, root, context, plan: _Plan, theirs: list[int], meeting: _Meeting) -> None:
+def _layout_theirs(html, root, context, plan: _Plan, theirs: list[int], meeting: parallel.Meeting) -> None:
     """In the child: the segments of ``theirs`` from the last one down, each laid out from its
     boundary and shipped through ``meeting`` as soon as it is made, pickled with the page-maker
     entries of its pages and of its end, and the footnotes it took (None: it depends on what came
@@ -404,14 +400,15 @@ def _layout_theirs(html, root, context, plan: _Plan, theirs: list[int], meeting:
 def _layout(html, root, context, plan: _Plan, theirs: list[int], split: bool) -> Iterator:
     """WeasyPrint's ``layout_document`` with our own first pagination pass (``_first_pass``), a
     forked child laying out the segments of ``theirs`` from the last one down, until it meets this
-    process (``_Meeting``); later passes are WeasyPrint's own. Its last step, margin boxes and
+    process (``parallel.Meeting``); later passes are WeasyPrint's own. Its last step, margin boxes and
     backgrounds page by page, is shared with another child (``_Finish``)."""
     if theirs or plan.memory is not None:
         plan.reg  # noqa: B018 - made before layout: pages made here and in a child refer to these
     if theirs:
         if any(isinstance(b, boxes.Box) and b.style["hyphens"] == "auto" for b in plan.reg.values()):
             load_hyphenation({el.get("lang") for el in html.etree_element.iter() if el.get("lang")})
-        plan.meeting = _Meeting.start(lambda meeting: _layout_theirs(html, root, context, plan, theirs, meeting))
+        plan.meeting = parallel.Meeting.start(
+            lambda meeting: _layout_theirs(html, root, context, plan, theirs, meeting))
     original = wlayout.make_all_pages
     first = True
     finish = _Finish(context, plan, split)
@@ -433,125 +430,6 @@ def _layout(html, root, context, plan: _Plan, theirs: list[int], split: bool) ->
             plan.meeting.close()
         if finish.job is not None:
             finish.job.cancel()
-
-
-class _Meeting:
-    """This process and the layout child share the segments without knowing beforehand how fast
-    each will be (chapters differ, and so does the machine's load). The child lays them out from
-    the last one down, saying before each that it begins it, and ships each as soon as it is made;
-    this process goes from the first one up and says which segment it has reached. At a segment
-    the child has made, this process takes it; at one the child is making, it waits for it; else
-    it lays the segment out itself, and the child stops before it. So both work until they meet."""
-
-    NOTICE = struct.Struct("<iqq?")  # segment, where its pickle begins in the file, its length, keepable
-    BEGUN, UNUSABLE = -1, -2  # a notice's length: the child begins the segment; cannot ship it
-
-    def __init__(self) -> None:
-        self.notices, self._notify = os.pipe()  # child → this process
-        self._reached, self.reach = os.pipe()  # this process → child: the segments it has reached
-        self.file = tempfile.TemporaryFile()  # the child's pickles, one after another
-        self.job: parallel.Job | None = None
-        self.begun: set[int] = set()
-        self.done: dict[int, tuple[int, int, bool]] = {}
-        self.ended = False
-        self.buffer = b""
-        self.at = -1  # in the child: the furthest segment this process has reached
-        self.offset = 0  # in the child: where the next pickle goes
-
-    @classmethod
-    def start(cls, task: Callable[[_Meeting], None]) -> _Meeting | None:
-        """``task(meeting)`` in a forked child; None if no child can be had."""
-        meeting = cls()
-        meeting.job = parallel.elsewhere(lambda: task(meeting))
-        for fd in (meeting._notify, meeting._reached):  # the child's ends
-            os.close(fd)
-        if meeting.job is None:
-            meeting.close()
-            return None
-        return meeting
-
-    # the child's side
-
-    def in_child(self) -> None:
-        os.close(self.notices)
-        os.close(self.reach)
-        os.set_blocking(self._reached, False)
-
-    def reached(self) -> int:
-        """The furthest segment this process has reached."""
-        while True:
-            try:
-                data = os.read(self._reached, 4096)
-            except BlockingIOError:
-                return self.at
-            if not data:
-                return self.at
-            self.at = max(self.at, *(k for (k,) in struct.iter_unpack("<i", data)))
-
-    def begin(self, k: int) -> None:
-        os.write(self._notify, self.NOTICE.pack(k, 0, self.BEGUN, False))
-
-    def ship(self, k: int, data: bytes | None, keepable: bool) -> None:
-        if data is None:
-            os.write(self._notify, self.NOTICE.pack(k, 0, self.UNUSABLE, False))
-            return
-        self.file.write(data)
-        self.file.flush()
-        os.write(self._notify, self.NOTICE.pack(k, self.offset, len(data), keepable))
-        self.offset += len(data)
-
-    # this process's side
-
-    def _read(self, wait: bool) -> None:
-        if not wait and not select.select([self.notices], [], [], 0)[0]:
-            return
-        data = os.read(self.notices, 65536)
-        if not data:  # the child has ended
-            self.ended = True
-        self.buffer += data
-        size = self.NOTICE.size
-        whole = len(self.buffer) - len(self.buffer) % size
-        for k, offset, length, keepable in self.NOTICE.iter_unpack(self.buffer[:whole]):
-            if length == self.BEGUN:
-                self.begun.add(k)
-            else:
-                self.done[k] = (offset, length, keepable)
-        self.buffer = self.buffer[whole:]
-
-    def take(self, k: int) -> tuple[bytes | None, bool]:
-        """Segment ``k``'s pickle from the child, waiting for it if the child is making it, and
-        whether it may be kept; (None, False) if this process is to lay it out."""
-        self._read(wait=False)
-        while k in self.begun and k not in self.done and not self.ended:
-            self._read(wait=True)
-        if k not in self.done:
-            return self.passing(k)
-        offset, length, keepable = self.done[k]
-        if length < 0:
-            return None, False
-        return os.pread(self.file.fileno(), length, offset), keepable
-
-    def passing(self, k: int) -> tuple[None, bool]:
-        """Tell the child that this process lays out segment ``k`` itself."""
-        try:
-            os.write(self.reach, struct.pack("<i", k))
-        except OSError:  # the child has ended
-            pass
-        return None, False
-
-    def close(self) -> None:
-        if self.notices < 0:
-            return
-        if self.job is not None:
-            self.job.cancel()
-            self.job = None
-        for fd in (self.notices, self.reach):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self.notices = self.reach = -1
-        self.file.close()
 
 
 def load_hyphenation(langs: Iterable[str]) -> None:
