@@ -205,7 +205,15 @@ def test_outline_has_every_chapter_and_metadata(wp: Built):
 
 
 def test_all_fonts_embedded_and_no_missing_glyphs(wp: Built):
-    pdf.check_embedded_fonts(wp.data)
+    allowed = fonts.allowed_pdf_fonts()
+    for page in wp.reader.pages:  # read back: each font on each page is embedded and the edition's
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            target = font["/DescendantFonts"][0].get_object() if "/DescendantFonts" in font else font
+            name = str(target["/BaseFont"]).lstrip("/").split("+", 1)[-1]
+            desc = target["/FontDescriptor"].get_object()
+            assert any(k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3")), name
+            assert any(name.replace("-", "").startswith(a) for a in allowed), name
     for page in wp.plumber.pages:
         assert not [c for c in page.chars if c["text"] in ("\ufffd", "\x00", "")]
     seen = {font_family(c["fontname"]) for page in wp.plumber.pages for c in page.chars}
@@ -232,6 +240,14 @@ def test_a_character_no_font_covers_fails_the_build(tmp_path: Path):
     _note(root, "hieroglyph", "Liberty", "An Egyptian sign: \U00013000.")
     with pytest.raises(BuildError, match="U\\+13000"):
         _build(root)
+
+
+def test_a_font_that_is_not_the_editions_fails_the_build(tmp_path: Path, monkeypatch):
+    """The writer checks the fonts it embeds: one outside the edition's stacks (a glyph that fell
+    back to a system font) stops the build, naming it."""
+    monkeypatch.setattr(fonts, "allowed_pdf_fonts", lambda: {"SourceSans"})
+    with pytest.raises(BuildError, match="PDF fonts: Source-Serif-Pro.*not one of the edition's fonts"):
+        _build(_fixture(tmp_path))
 
 
 def test_notes_quoting_chinese_and_uyghur_build():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html as htmllib
-import io
 import re
 import tomllib
 from collections import Counter
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import weasyprint
 from markupsafe import Markup
-from pypdf import PdfReader
 
 from .. import cache, fonts
 from ..build import BuildError, Context
@@ -470,26 +468,24 @@ def _overfull_sidenotes(doc: weasyprint.Document) -> set[int]:
     return bad
 
 
-def check_embedded_fonts(data: bytes) -> None:
-    """Every font in the PDF is embedded and comes from the edition's stacks (no silent fallback)."""
+def font_problems(pdf) -> set[str]:
+    """Fonts of a PDF that are not embedded or not the edition's (a silent fallback), as WeasyPrint
+    wrote them into ``pdf`` (a ``pydyf.PDF``, seen by the finisher): each font dictionary but a
+    composite font's top one (its descendant is seen), its name and its descriptor's font file."""
     allowed = fonts.allowed_pdf_fonts()
-    reader = PdfReader(io.BytesIO(data))
     problems = set()
-    for page in reader.pages:
-        res = page.get("/Resources")
-        for font in (res.get_object().get("/Font", {}) if res else {}).values():
-            font = font.get_object()
-            descendants = font.get("/DescendantFonts")
-            target = descendants[0].get_object() if descendants else font
-            name = str(target.get("/BaseFont", "")).lstrip("/").split("+", 1)[-1]
-            desc = target.get("/FontDescriptor")
-            desc = desc.get_object() if desc else {}
-            if not any(k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3")):
-                problems.add(f"{name}: not embedded")
-            if not any(name.replace("-", "").startswith(a) for a in allowed):
-                problems.add(f"{name}: not one of the edition's fonts (a glyph fell back to a system font)")
-    if problems:
-        raise BuildError("PDF fonts: " + "; ".join(sorted(problems)))
+    for obj in pdf.objects:
+        if not isinstance(obj, dict) or obj.get("Type") != "/Font" or "DescendantFonts" in obj:
+            continue
+        base = obj.get("BaseFont", b"")
+        name = (base.decode() if isinstance(base, bytes) else str(base)).lstrip("/").split("+", 1)[-1]
+        desc = obj.get("FontDescriptor")
+        desc = pdf.objects[int(desc.split()[0])] if desc else {}
+        if not any(k in desc for k in ("FontFile", "FontFile2", "FontFile3")):
+            problems.add(f"{name}: not embedded")
+        if not any(name.replace("-", "").startswith(a) for a in allowed):
+            problems.add(f"{name}: not one of the edition's fonts (a glyph fell back to a system font)")
+    return problems
 
 
 def ready(edition: Edition) -> None:
@@ -527,10 +523,7 @@ def write(rendered: Rendered, ctx: Context, painted: Callable[[], None] = lambda
         options["attachments"] = [a for a, _ in attached]
     finisher = _finisher(lay.front_pages, out, rendered, ctx, digest, dict(attached))
     with weasyprint_paint.painting_split(doc, options, painted, getattr(lay.document, "scholia_paint_memory", None)):
-        data = doc.write_pdf(finisher=finisher, **options)
-    with stage("check PDF"):
-        check_embedded_fonts(data)
-    return data
+        return doc.write_pdf(finisher=finisher, **options)
 
 
 @dataclass(frozen=True)
@@ -597,6 +590,8 @@ def _finisher(front_pages: int, out: PdfOutput, rendered: Rendered, ctx: Context
     names = {a.name: media for a, media in media_types.items()}
 
     def finish(document: weasyprint.Document, pdf: pydyf.PDF) -> None:
+        if problems := font_problems(pdf):  # before anything is written
+            raise BuildError("PDF fonts: " + "; ".join(sorted(problems)))
         total = len(document.pages)
         nums = pydyf.Array()
         if front_pages > 0:
