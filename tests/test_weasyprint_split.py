@@ -144,6 +144,7 @@ def test_remembered_line_breaks_and_notes_change_nothing():
         remembered = weasyprint.HTML(string=page).render().write_pdf()
     assert counts["hits"] > counts["calls"] / 10  # footnote areas are set again as notes join them
     assert counts["note_hits"] > counts["note_calls"] / 4  # notes measured again in the same place
+    assert counts["drawn_hits"] > counts["drawn_calls"] / 2  # drawn areas take their notes as measured
     assert remembered == plain
 
 

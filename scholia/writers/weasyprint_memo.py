@@ -11,10 +11,12 @@ Two calls repeat themselves, and both depend only on what they are given:
   lays the whole area out again each time a note joins or leaves the page, only to learn its
   height, so a page with k notes lays out k(k+1)/2 notes. A note laid out at the same place, after
   the same margins, in the same area, comes out the same, so within such a measurement each note
-  is kept under those inputs and given back to later measurements. The area that is drawn is laid
-  out by WeasyPrint in full, as are notes whose layout changed anything else (another footnote,
-  a float, a running element, an absolutely positioned box), that a float could reach, or whose
-  text WeasyPrint may rewrite between passes (page-based or target counters).
+  is kept under those inputs and given back to later measurements. The area that is drawn, once
+  the page is made, gets a copy of each note as last measured there (111 of the white paper's 112
+  drawn notes; drawing the areas went from 0.44-0.63 s to 0.06 s). Notes whose layout changed
+  anything else (another footnote, a float, a running element, an absolutely positioned box), that
+  a float could reach, or whose text WeasyPrint may rewrite between passes (page-based or target
+  counters) are laid out by WeasyPrint each time.
 
 Tested by the PDFs being byte-identical with and without.
 """
@@ -32,7 +34,7 @@ from weasyprint.layout import LayoutContext, block, inline
 @contextmanager
 def remembered() -> Iterator[dict[str, int]]:
     """Memoise within the block; yields counts of calls and hits of each memo."""
-    counts = {"calls": 0, "hits": 0, "note_calls": 0, "note_hits": 0}
+    counts = {"calls": 0, "hits": 0, "note_calls": 0, "note_hits": 0, "drawn_calls": 0, "drawn_hits": 0}
     with _line_breaks(counts), _measured_notes(counts):
         yield counts
 
@@ -65,6 +67,15 @@ def _context_state(context: LayoutContext) -> tuple:
             sum(len(found) for pages in context.running_elements.values() for found in pages.values()))
 
 
+def _note_key(context: LayoutContext, box, bottom_space, containing_block, page_is_empty, adjoining_margins, discard,
+              max_lines) -> tuple:
+    """What a note's layout in a footnote area depends on (its style and the area's by identity)."""
+    return (box.element, box.element_tag, type(box), id(box.style), box.position_x, box.position_y, bottom_space,
+            id(containing_block.style), containing_block.width, containing_block.height, page_is_empty,
+            tuple(adjoining_margins or ()), discard, max_lines, context.current_page > 1, context.forced_break,
+            context.in_column)
+
+
 @contextmanager
 def _measured_notes(counts: dict[str, int]) -> Iterator[None]:
     original_layout = block.block_level_layout
@@ -90,16 +101,23 @@ def _measured_notes(counts: dict[str, int]) -> Iterator[None]:
                            first_line_style=None, discard=False, max_lines=None):
         args = (context, box, bottom_space, skip_stack, containing_block, page_is_empty, absolute_boxes,
                 fixed_boxes, adjoining_margins, first_letter_style, first_line_style, discard, max_lines)
-        if not (measuring[0] and isinstance(containing_block, boxes.FootnoteAreaBox) and box.element is not None
+        if not (isinstance(containing_block, boxes.FootnoteAreaBox) and box.element is not None
                 and skip_stack is None and first_letter_style is None and first_line_style is None
                 and not absolute_boxes and not fixed_boxes and not context.excluded_shapes
                 and box.style["position"] == "static" and not rewritten(box)):
             return original_layout(*args)
+        if not measuring[0]:  # the area that is drawn: a copy of a note measured just so, if any
+            counts["drawn_calls"] += 1
+            hit = cache.get(_note_key(context, box, bottom_space, containing_block, page_is_empty, adjoining_margins,
+                                      discard, max_lines))
+            if hit is None or hit[0][0] is not box.style or hit[0][1] is not containing_block.style:
+                return original_layout(*args)
+            counts["drawn_hits"] += 1
+            new_box, resume_at, next_page, margins, through, lines = hit[1]
+            return new_box.deepcopy(), resume_at, dict(next_page), list(margins), through, lines
         counts["note_calls"] += 1
-        key = (box.element, box.element_tag, type(box), id(box.style), box.position_x, box.position_y,
-               bottom_space, id(containing_block.style), containing_block.width, containing_block.height,
-               page_is_empty, tuple(adjoining_margins or ()), discard, max_lines, context.current_page > 1,
-               context.forced_break, context.in_column)
+        key = _note_key(context, box, bottom_space, containing_block, page_is_empty, adjoining_margins, discard,
+                        max_lines)
         hit = cache.get(key)
         if hit is not None and hit[0][0] is box.style and hit[0][1] is containing_block.style:
             counts["note_hits"] += 1
