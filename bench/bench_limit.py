@@ -24,9 +24,9 @@ def final_html(dest: Path) -> Path:
     pages: list[str] = []
     original = pdf._render
 
-    def spy(page, ctx, fetcher):
+    def spy(page, *args):
         pages.append(page)
-        return original(page, ctx, fetcher)
+        return original(page, *args)
 
     pdf._render = spy
     _, rendered, ctx = prepare(ROOT, BuildOptions(formats=("pdf",)))
