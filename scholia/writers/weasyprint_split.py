@@ -428,8 +428,7 @@ def _layout(html, root, context, plan: _Plan, theirs: list[int], split: bool) ->
     finally:
         if plan.meeting is not None:
             plan.meeting.close()
-        if finish.job is not None:
-            finish.job.cancel()
+        finish.close()
 
 
 def load_hyphenation(langs: Iterable[str]) -> None:
@@ -443,7 +442,6 @@ def load_hyphenation(langs: Iterable[str]) -> None:
 # ---------- margin boxes and backgrounds on two processes ----------
 
 MIN_FINISH_PAGES = 16  # below this, forking costs more than finishing half the pages saves
-FINISH_SHARE = 0.55  # of the pages finished here: the child also pickles what it made
 _RADII = tuple(f"border_{c}_radius" for c in ("top_left", "top_right", "bottom_right", "bottom_left"))
 _FINISHED = ("background", *_RADII, "border_image", "mask_border_image")  # what layout_backgrounds sets
 _UNSET = "\0unset"  # an attribute the backgrounds step left alone
@@ -461,17 +459,17 @@ def _finished_boxes(box: boxes.Box) -> Iterator[boxes.Box]:
 
 
 class _Finish:
-    """WeasyPrint's last layout step (margin boxes, then backgrounds, page by page) with the pages
-    after ``FINISH_SHARE`` finished by a forked child: it sends back each page's margin boxes and
-    what the backgrounds step set on the page's boxes, which this process takes instead of making
-    them. Only when no box is fixed (repeated on every page) and no element is running."""
+    """WeasyPrint's last layout step (margin boxes, then backgrounds, page by page) shared with a
+    forked child through a ``parallel.Meeting``: the child finishes pages from the last one down
+    and ships each page's margin boxes and what the backgrounds step set on the page's other boxes,
+    which this process takes instead of making them. Only when no box is fixed (repeated on every
+    page) and no element is running."""
 
     def __init__(self, context, plan: _Plan, enabled: bool) -> None:
         self.context, self.plan, self.enabled = context, plan, enabled
         self.pages: list = []
-        self.job: parallel.Job | None = None
-        self.half = -1
-        self.shipped: dict | None = None
+        self.meeting: parallel.Meeting | None = None
+        self.started = False
         self.taken: dict[int, tuple] = {}  # id of a page → its page-level background attributes
         self.make, self.backgrounds = wlayout.make_margin_boxes, wlayout.layout_backgrounds
 
@@ -482,20 +480,20 @@ class _Finish:
             yield page
 
     def _start(self) -> None:
-        context, n = self.context, len(self.pages)
-        self.half = n  # none, unless a child can be had
-        if not self.enabled or n < MIN_FINISH_PAGES or _running(context) or self.plan.fixed:
-            return
-        half = int(n * FINISH_SHARE)
-        self.job = parallel.elsewhere(lambda: self._rest(half))
-        if self.job is not None:
-            self.half = half
+        self.started = True
+        if self.enabled and len(self.pages) >= MIN_FINISH_PAGES and not _running(self.context) \
+                and not self.plan.fixed:
+            self.meeting = parallel.Meeting.start(self._theirs)
 
-    def _rest(self, half: int) -> bytes:
-        """In the child: pages ``half``… finished as layout_document would; per page, its margin
-        boxes and the attributes the backgrounds step set on each of its other boxes."""
-        context, out = self.context, {}
-        for i in range(half, len(self.pages)):
+    def _theirs(self, meeting: parallel.Meeting) -> None:
+        """In the child: the pages from the last one down, finished as layout_document would, each
+        shipped as its margin boxes and the attributes the backgrounds step set on its other boxes."""
+        meeting.in_child()
+        context = self.context
+        for i in reversed(range(len(self.pages))):
+            if meeting.reached() >= i:
+                return
+            meeting.begin(i)
             page = self.pages[i]
             root, footnote_area, note_area = page.children
             context.current_page = i + 1
@@ -503,21 +501,17 @@ class _Finish:
             page.children = (root, *(a for a in (footnote_area, note_area) if a.children), *margins)
             self.backgrounds(page, context.get_image_from_uri)
             done = [tuple(b.__dict__.get(a, _UNSET) for a in _FINISHED) for b in _finished_boxes(page)]
-            out[i] = (margins, done, page.canvas_background)
-        return weasyprint_memory.dumps(out, self.plan.reg, None, DISPATCH)[0]
+            meeting.ship(i, weasyprint_memory.dumps((margins, done, page.canvas_background), self.plan.reg,
+                                                    None, DISPATCH)[0])
 
     def make_margin_boxes(self, context, page, state):
         i = context.current_page - 1
-        if i == 0 or self.half < 0:
+        if i == 0 or not self.started:
             self._start()
-        if i >= self.half:
-            if self.shipped is None:
-                try:
-                    self.shipped = weasyprint_memory.loads(self.job.result(), None, self.plan.reg, trusted=True)
-                except Exception:  # noqa: BLE001 - made here instead, where a real error recurs
-                    self.shipped = {}
-            if i in self.shipped:
-                margins, done, canvas = self.shipped[i]
+        if self.meeting is not None:
+            data, _ = self.meeting.take(i)
+            if data is not None:
+                margins, done, canvas = weasyprint_memory.loads(data, None, self.plan.reg, trusted=True)
                 self.taken[id(page)] = (page, margins, done, canvas)
                 last["finished"] += 1
                 return margins
@@ -526,14 +520,21 @@ class _Finish:
     def layout_backgrounds(self, page, get_image_from_uri):
         taken = self.taken.pop(id(page), None)
         if taken is None:
-            return self.backgrounds(page, get_image_from_uri)
-        _, _, done, canvas = taken
-        for box, values in zip(_finished_boxes(page), done, strict=True):
-            for name, value in zip(_FINISHED, values, strict=True):
-                if not (isinstance(value, str) and value == _UNSET):
-                    setattr(box, name, value)
-        page.canvas_background = canvas
-        return None
+            self.backgrounds(page, get_image_from_uri)
+        else:
+            _, _, done, canvas = taken
+            for box, values in zip(_finished_boxes(page), done, strict=True):
+                for name, value in zip(_FINISHED, values, strict=True):
+                    if not (isinstance(value, str) and value == _UNSET):
+                        setattr(box, name, value)
+            page.canvas_background = canvas
+        if self.meeting is not None and self.context.current_page == len(self.pages):
+            self.close()
+
+    def close(self) -> None:
+        if self.meeting is not None:
+            self.meeting.close()
+            self.meeting = None
 
 
 def _same_style(mine, theirs) -> bool:
