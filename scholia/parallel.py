@@ -13,7 +13,7 @@ import signal
 import struct
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Generic, TypeVar
 
 from .options import BuildError
@@ -117,9 +117,9 @@ def elsewhere(task: Callable[[], T]) -> Job[T] | None:
 class Meeting:
     """A list of numbered items (chapters to lay out, pages to paint) shared by this process and a
     forked child without knowing beforehand how fast each will be (items differ, and so does the
-    machine's load). The child works from the last item down, saying before each that it begins it
-    (``begin``), and ships each result as soon as it is made (``ship``); it stops at the first item
-    this process has reached (``reached``). This process goes from the first item up: at an item
+    machine's load). The child works from the last item down (``mine``: each announced before it is
+    begun), and ships each result as soon as it is made (``ship``); it stops at the first item this
+    process has reached (``reached``). This process goes from the first item up: at an item
     the child has made, it takes the result (``take``); at one the child is making, it waits for
     it; else it does the item itself, and says so (``passing``). So both work until they meet.
     Results go through an unnamed file, notices through pipes."""
@@ -143,7 +143,12 @@ class Meeting:
     def start(cls, task: Callable[[Meeting], None]) -> Meeting | None:
         """``task(meeting)`` in a forked child; None if no child can be had."""
         meeting = cls()
-        meeting.job = elsewhere(lambda: task(meeting))
+
+        def child() -> None:
+            meeting._in_child()
+            task(meeting)
+
+        meeting.job = elsewhere(child)
         for fd in (meeting._notify, meeting._reached):  # the child's ends
             os.close(fd)
         if meeting.job is None:
@@ -153,7 +158,7 @@ class Meeting:
 
     # the child's side
 
-    def in_child(self) -> None:
+    def _in_child(self) -> None:
         os.close(self.notices)
         os.close(self.reach)
         os.set_blocking(self._reached, False)
@@ -169,8 +174,14 @@ class Meeting:
                 return self.at
             self.at = max(self.at, *(k for (k,) in struct.iter_unpack("<i", data)))
 
-    def begin(self, k: int) -> None:
-        os.write(self._notify, self.NOTICE.pack(k, 0, self.BEGUN, False))
+    def mine(self, items: Sequence[int]) -> Iterator[int]:
+        """The child's items: ``items`` (in ascending order) from the last one down, each announced
+        to this process as begun, until one this process has reached."""
+        for k in reversed(items):
+            if self.reached() >= k:
+                return
+            os.write(self._notify, self.NOTICE.pack(k, 0, self.BEGUN, False))
+            yield k
 
     def ship(self, k: int, data: bytes | None, flag: bool = False) -> None:
         if data is None:

@@ -124,10 +124,7 @@ def _paint_theirs(doc: Document, todo: list[int], options: dict, meeting: parall
     original = Page.paint
 
     def paint(page, stream, scale=1):  # called for the first page: the streams are set up
-        for i in reversed(todo):
-            if meeting.reached() >= i:
-                break
-            meeting.begin(i)
+        for i in meeting.mine(todo):
             own = _page_stream(stream, doc.pages[i], scale)
             begin, numbered = len(own.stream), _numbered(own)
             original(doc.pages[i], own, scale)
@@ -138,7 +135,6 @@ def _paint_theirs(doc: Document, todo: list[int], options: dict, meeting: parall
             meeting.ship(i, None if entry is None else pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
         raise _Shipped
 
-    meeting.in_child()
     with mock.patch.object(Page, "paint", paint), contextlib.suppress(_Shipped):
         doc.write_pdf(**options)
 

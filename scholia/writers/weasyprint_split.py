@@ -362,14 +362,10 @@ def _layout_theirs(html, root, context, plan: _Plan, theirs: list[int], meeting:
     boundary and shipped through ``meeting`` as soon as it is made, pickled with the page-maker
     entries of its pages and of its end, and the footnotes it took (None: it depends on what came
     before, or does not end at the next boundary). Stops at the segment this process has reached."""
-    meeting.in_child()
     wlayout.initialize_page_maker(context, root)
     state = context.page_maker[0][3]
     context.rendered_notes = []
-    for k in reversed(theirs):
-        if meeting.reached() >= k:
-            return
-        meeting.begin(k)
+    for k in meeting.mine(theirs):
         resume_at, next_page, right_page = plan.bounds[k].point
         context.page_maker = [(None, next_page, right_page, copy.deepcopy(state), _fresh_remake_state()),
                               (resume_at, next_page, right_page, copy.deepcopy(state), _fresh_remake_state())]
@@ -470,7 +466,7 @@ class _Finish:
         self.pages: list = []
         self.meeting: parallel.Meeting | None = None
         self.started = False
-        self.taken: dict[int, tuple] = {}  # id of a page → its page-level background attributes
+        self.taken: dict[int, tuple] = {}  # id of a page → what the child's backgrounds step set (done, canvas)
         self.make, self.backgrounds = wlayout.make_margin_boxes, wlayout.layout_backgrounds
 
     def record(self, made: Iterator) -> Iterator:
@@ -488,12 +484,8 @@ class _Finish:
     def _theirs(self, meeting: parallel.Meeting) -> None:
         """In the child: the pages from the last one down, finished as layout_document would, each
         shipped as its margin boxes and the attributes the backgrounds step set on its other boxes."""
-        meeting.in_child()
         context = self.context
-        for i in reversed(range(len(self.pages))):
-            if meeting.reached() >= i:
-                return
-            meeting.begin(i)
+        for i in meeting.mine(range(len(self.pages))):
             page = self.pages[i]
             root, footnote_area, note_area = page.children
             context.current_page = i + 1
@@ -512,7 +504,7 @@ class _Finish:
             data, _ = self.meeting.take(i)
             if data is not None:
                 margins, done, canvas = weasyprint_memory.loads(data, None, self.plan.reg, trusted=True)
-                self.taken[id(page)] = (page, margins, done, canvas)
+                self.taken[id(page)] = (done, canvas)
                 last["finished"] += 1
                 return margins
         return self.make(context, page, state)
@@ -522,7 +514,7 @@ class _Finish:
         if taken is None:
             self.backgrounds(page, get_image_from_uri)
         else:
-            _, _, done, canvas = taken
+            done, canvas = taken
             for box, values in zip(_finished_boxes(page), done, strict=True):
                 for name, value in zip(_FINISHED, values, strict=True):
                     if not (isinstance(value, str) and value == _UNSET):
