@@ -12,6 +12,7 @@ import importlib
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -109,7 +110,8 @@ def citation_formatter(edition: Edition, options: BuildOptions, dirs: list[Path]
 
     try:
         processor = CitationProcessor(edition.bibliography, style=options.csl,
-                                      style_dirs=[d / "csl" for d in dirs], locale=edition.metadata.language)
+                                      style_dirs=[d / "csl" for d in dirs], locale=edition.metadata.language,
+                                      store=cache.stage_store("cite") if options.cache else None)
     except ValueError as exc:
         raise BuildError(str(exc)) from exc
 
@@ -153,11 +155,14 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
     dirs = style_dirs(root)
     date, date_from = dated(root)
     ctx = Context(root, options, date, make_env(dirs), dirs, date_from)
-    from .provenance import Provenance  # computed on first use (the colophon, the archival PDF), or while Pandoc runs
+    from .provenance import Provenance, font_records  # computed on first use, or while Pandoc runs
 
     prov = ctx.shared["provenance"] = ctx.env.globals["provenance"] = Provenance(ctx, edition.metadata)
+    hashing = threading.Thread(target=font_records, daemon=True)  # most of the record's time, beside the rest
+    hashing.start()
     with stage("render notes"):
         rendered = render(edition, citation_formatter(edition, options, dirs, later=[lambda: prov.record]))
+    hashing.join()  # no thread may run when a writer forks
     return loaded, rendered, ctx
 
 
@@ -204,8 +209,8 @@ def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[
         return {fmt: _write(fmt, rendered, ctx) for fmt in formats}
     from . import parallel
     from .timing import merge
-    from .writers import pdf
 
+    pdf = writer_module("pdf")
     with stage("write PDF"):
         pdf.output_layout(rendered, ctx)
     job: parallel.Job | None = None

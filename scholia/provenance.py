@@ -17,6 +17,7 @@ import importlib.metadata
 import json
 import platform
 import subprocess
+import threading
 import zlib
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -174,6 +175,17 @@ def cache_stamp() -> dict[str, object]:
     return {**tool_revision(), **system_packages()}
 
 
+_fonts_lock = threading.Lock()
+
+
+def font_records() -> tuple[dict[str, object], ...]:
+    """Each font file the print writer may embed, with its SHA-256 (computed once per process; a
+    caller waits for another thread computing it: ``build.prepare`` starts one early, as reading
+    and hashing the files let other threads run)."""
+    with _fonts_lock:
+        return _font_records()
+
+
 @cache
 def _font_records() -> tuple[dict[str, object], ...]:
     from . import fonts
@@ -242,7 +254,7 @@ class Provenance:
             "tool": {"name": "scholia", "version": __version__, **tool_revision()},
             "libraries": library_versions(),
             "system": system_versions(),
-            "fonts": list(_font_records()),
+            "fonts": list(font_records()),
             "inputs_sha256": inputs_digest(self.inputs),
             "inputs": [{"path": f.name, "sha256": f.sha256, "size": f.size, "media_type": f.media_type}
                        for f in self.inputs],

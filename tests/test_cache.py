@@ -79,10 +79,23 @@ def test_cached_build_is_byte_identical_and_changes_reach_the_output(edition: Pa
 
 def test_damaged_cache_entry_is_a_miss(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("SCHOLIA_CACHE", str(tmp_path))
-    cache.store("k", {"a.html": b"hello"})
-    assert cache.load("k") == {"a.html": b"hello"}
-    (tmp_path / "k" / "a.html").write_bytes(b"hellO")
-    assert cache.load("k") is None
+    key = "0" * 64
+    cache.store(key, {"a.html": b"hello"})
+    assert cache.load(key) == {"a.html": b"hello"}
+    (tmp_path / key / "a.html").write_bytes(b"hellO")
+    assert cache.load(key) is None
+
+
+def test_old_builds_are_removed_but_not_the_stage_stores(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("SCHOLIA_CACHE", str(tmp_path))
+    monkeypatch.setattr(cache, "KEEP", 2)
+    cache.stage_store("layout").store({"k": b"pages"})
+    os.utime(tmp_path / "layout", (1e9, 1e9))  # older than every build
+    for n in range(4):
+        cache.store(f"{n}" * 64, {"a.html": b"hello"})
+        os.utime(tmp_path / (f"{n}" * 64), (1.5e9 + n, 1.5e9 + n))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2" * 64, "3" * 64, "layout"]
+    assert cache.stage_store("layout").load("k") == b"pages"
 
 
 def test_rebuild_after_a_note_edit_takes_kept_layout_and_is_byte_identical(edition: Path, tmp_path: Path):
@@ -93,12 +106,17 @@ def test_rebuild_after_a_note_edit_takes_kept_layout_and_is_byte_identical(editi
     assert run_cli(*args, "--out", str(tmp_path / "first"), env=env).returncode == 0
     kept = list((tmp_path / "cache" / "layout").glob("*.pickle"))
     assert len(kept) >= 3  # laid-out segments (title page, front matter, chapters) and painted pages
-    for path in kept:
-        os.utime(path, (1e9, 1e9))  # reading a kept segment or page marks it as used
+    others = {name: list((tmp_path / "cache" / name).glob("*.pickle")) for name in ("cite", "subsets")}
+    assert len(others["cite"]) == 1 and others["subsets"]  # Pandoc's output; a subset of each font
+    for path in kept + others["cite"] + others["subsets"]:
+        os.utime(path, (1e9, 1e9))  # reading a kept value marks it as used
     _edit(edition / "annotations" / "notes" / "I" / "liberty.md", "Capitalised", "Capitalized")
     assert run_cli(*args, "--out", str(tmp_path / "edited"), env=env).returncode == 0
     used = [p for p in kept if p.stat().st_mtime > 1e9]
     assert 0 < len(used) < len(kept)  # all but the edited chapter's (and the colophon's) were used
+    # The note's citations are those of the last build (no Pandoc run), and so are the glyphs of
+    # the fonts the edit did not reach (their subsets are read back).
+    assert others["cite"][0].stat().st_mtime > 1e9 and any(p.stat().st_mtime > 1e9 for p in others["subsets"])
     # The edited chapter was kept anew, and so was the colophon, which states the inputs' digest.
     assert len(list((tmp_path / "cache" / "layout").glob("*.pickle"))) >= len(kept) + 2
     assert run_cli(*args, "--out", str(tmp_path / "fresh"), "--no-cache", env=env).returncode == 0

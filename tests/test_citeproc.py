@@ -549,3 +549,35 @@ def test_work_done_while_pandoc_runs_changes_nothing(entries, monkeypatch):
 
     with pytest.raises(RuntimeError, match="import failed"):
         CitationProcessor(entries).process(clusters, meanwhile=[fail])
+
+
+def test_kept_output_answers_without_pandoc_until_something_that_shapes_it_changes(entries, tmp_path, monkeypatch):
+    """With a store, Pandoc's output for the same clusters, references, style and locale is read
+    back (a note whose prose changed keeps its citations); any of those changed runs Pandoc again."""
+    import dataclasses
+
+    from scholia.cache import Store
+
+    store = Store(tmp_path)
+    clusters = [cite("zenz2019"), cite("scio2019")]
+    first = CitationProcessor(entries, store=store).process(clusters)
+    assert first == CitationProcessor(entries).process(clusters) and len(list(tmp_path.glob("*.pickle"))) == 1
+
+    def no_pandoc(*args, **kwargs):
+        raise AssertionError("Pandoc ran")
+
+    monkeypatch.setattr(subprocess, "Popen", no_pandoc)
+    steps = []
+    assert CitationProcessor(entries, store=store).process(clusters, meanwhile=[lambda: steps.append(1)]) == first
+    assert steps == []  # nothing to wait for
+    monkeypatch.undo()
+    retitled = dict(entries)
+    zenz = entries["zenz2019"]
+    retitled["zenz2019"] = dataclasses.replace(zenz, fields={**zenz.fields, "title": "Another title"},
+                                               raw={**zenz.raw, "title": "Another title"})
+    changed = [CitationProcessor(entries, store=store).process([*clusters, cite("millward2007")]),
+               CitationProcessor(entries, "apa", store=store).process(clusters),
+               CitationProcessor(entries, locale="de-DE", store=store).process(clusters),
+               CitationProcessor(retitled, store=store).process(clusters)]
+    assert len(list(tmp_path.glob("*.pickle"))) == 5
+    assert changed[3].bibliography != first.bibliography

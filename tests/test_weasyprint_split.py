@@ -384,3 +384,24 @@ def test_pages_with_numbered_resources_are_not_kept_for_painting(tmp_path, monke
     chapters = 6
     assert 0 < remembered <= len(pypdf.PdfReader(io.BytesIO(pdf)).pages) - chapters
     assert pdf == sequential(page)
+
+
+def test_hyphenation_patterns_are_read_back_as_parsed(tmp_path, monkeypatch):
+    """The parsed patterns kept in the cache folder hyphenate as the pattern file does; a damaged
+    file is parsed again."""
+    import pyphen
+
+    monkeypatch.setenv("SCHOLIA_CACHE", str(tmp_path))
+    monkeypatch.setattr(pyphen, "hdcache", {})
+    weasyprint_split.load_hyphenation(["en-US"])
+    parsed = dict(pyphen.hdcache)
+    (kept,) = (tmp_path / "hyphenation").glob("*.pickle")
+    monkeypatch.setattr(pyphen, "hdcache", {})
+    weasyprint_split.load_hyphenation(["en-US"])
+    (path, hd), (_, first) = next(iter(pyphen.hdcache.items())), next(iter(parsed.items()))
+    assert hd is not first and (hd.patterns, hd.maxlen) == (first.patterns, first.maxlen)
+    assert pyphen.Pyphen(lang="en_US").inserted("typesetting") == "type-set-ting"
+    kept.write_bytes(kept.read_bytes()[:-5] + b"xxxxx")
+    monkeypatch.setattr(pyphen, "hdcache", {})
+    weasyprint_split.load_hyphenation(["en-US"])
+    assert pyphen.hdcache[path].patterns == first.patterns

@@ -26,7 +26,7 @@ from ..fetcher import RefusedURL, SafeFetcher
 from ..model import Edition
 from ..render import Rendered, RenderedNote, block_runs_html, initials
 from ..timing import stage
-from . import weasyprint_fix, weasyprint_memory, weasyprint_paint, weasyprint_split
+from . import weasyprint_fix, weasyprint_memory, weasyprint_paint, weasyprint_split, weasyprint_subsets
 from .common import page_model
 
 LEMMA_MAX = 60  # longer lemmas are not repeated in the note (the underline shows the span)
@@ -522,7 +522,9 @@ def write(rendered: Rendered, ctx: Context, painted: Callable[[], None] = lambda
     if attached:
         options["attachments"] = [a for a, _ in attached]
     finisher = _finisher(lay.front_pages, out, rendered, ctx, digest, dict(attached))
-    with weasyprint_paint.painting_split(doc, options, painted, getattr(lay.document, "scholia_paint_memory", None)):
+    subsets = cache.stage_store("subsets") if ctx.options.cache else None
+    with weasyprint_paint.painting_split(doc, options, painted, getattr(lay.document, "scholia_paint_memory", None)), \
+            weasyprint_subsets.kept(subsets):
         return doc.write_pdf(finisher=finisher, **options)
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -39,8 +38,9 @@ from pathlib import Path
 
 from weasyprint.formatting_structure import boxes
 
+from .. import cache
+
 KEEP_BYTES = 128 * 2**20  # the most recently used segment files are kept up to this size
-_TAG = b"scholia-layout-1\n"
 
 
 @dataclass
@@ -139,44 +139,12 @@ def prefix(stamp: str, html) -> bytes | None:
     return hashlib.sha256(f"{stamp}\0{html.base_url}\0{text}".encode()).digest()
 
 
-class Memory:
-    """The folder of kept segments: ``<key>.pickle`` files, each its SHA-256 and the pickle."""
+class Memory(cache.Store):
+    """The folder of kept segments and painted pages, and the stamp their keys begin with."""
 
     def __init__(self, folder: Path, stamp: str) -> None:
-        self.folder = folder
+        super().__init__(folder, KEEP_BYTES)
         self.stamp = stamp
-
-    def load(self, key: str) -> bytes | None:
-        """The pickle kept under ``key``, or None (also when the file is damaged)."""
-        path = self.folder / f"{key}.pickle"
-        try:
-            data = path.read_bytes()
-            os.utime(path)  # used: kept longer
-        except OSError:
-            return None
-        start = len(_TAG) + 32
-        if not data.startswith(_TAG) or len(data) <= start:
-            return None
-        body = data[start:]
-        return body if hashlib.sha256(body).digest() == data[len(_TAG):start] else None
-
-    def store(self, items: dict[str, bytes]) -> None:
-        """Keep each pickle under its key; failing to keep one never fails a build."""
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            for key, body in items.items():
-                tmp = self.folder / f".{key}.{os.getpid()}.tmp"
-                tmp.write_bytes(_TAG + hashlib.sha256(body).digest() + body)
-                os.replace(tmp, self.folder / f"{key}.pickle")
-            files = sorted(((p.stat(), p) for p in self.folder.glob("*.pickle")),
-                           key=lambda f: f[0].st_mtime, reverse=True)
-            total = 0
-            for st, path in files:
-                total += st.st_size
-                if total > KEEP_BYTES:
-                    path.unlink(missing_ok=True)
-        except OSError:
-            pass
 
 
 # ---------- pickling with references to the objects made before layout ----------
