@@ -210,12 +210,13 @@ class Meeting:
                 self.done[k] = (offset, length, flag)
         self.buffer = self.buffer[whole:]
 
-    def take(self, k: int) -> tuple[bytes | None, bool]:
+    def take(self, k: int, idle: Callable[[], bool] = lambda: False) -> tuple[bytes | None, bool]:
         """Item ``k``'s result from the child, waiting for it if the child is making it, and the
-        flag it was shipped with; (None, False) if this process is to do the item."""
+        flag it was shipped with; (None, False) if this process is to do the item. While it waits,
+        it calls ``idle`` (a step of work this process needs later; False when there is none)."""
         self._read(wait=False)
         while k in self.begun and k not in self.done and not self.ended:
-            self._read(wait=True)
+            self._read(wait=not idle())
         if k not in self.done:
             return self.passing(k)
         offset, length, flag = self.done[k]

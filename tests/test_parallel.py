@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -72,3 +73,33 @@ def test_the_childs_result_comes_back_after_it_has_exited():
     assert job.result() == b"y" * 1_000_000
 
 
+
+
+def test_meeting_takes_the_childs_items_and_works_while_it_waits(monkeypatch):
+    """The child makes items from the last one down; this process takes those it has made, waits
+    for the one it is making (doing its own ``idle`` steps meanwhile), and does the others."""
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+
+    def child(meeting: parallel.Meeting) -> None:
+        for k in meeting.mine([0, 1, 2, 3]):
+            time.sleep(0.3)
+            meeting.ship(k, f"item {k}".encode())
+
+    meeting = parallel.Meeting.start(child)
+    assert meeting is not None
+    steps: list[int] = []
+
+    def idle() -> bool:
+        if len(steps) < 3:
+            steps.append(len(steps))
+            return True
+        return False
+
+    got = []
+    for k in range(4):
+        while k == 0 and 3 not in meeting.begun:  # let the child begin from its end
+            meeting._read(wait=True)
+        got.append(meeting.take(k, idle)[0])
+    meeting.close()
+    assert got[0] is None and got[-1] == b"item 3"  # item 0 done here, item 3 by the child
+    assert steps == [0, 1, 2]  # each step once, while waiting for an item the child was making

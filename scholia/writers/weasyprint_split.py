@@ -222,6 +222,7 @@ class _Plan:
     shipped: dict[str, bytes] = field(default_factory=dict)  # the child's segments to keep: key → pickle
     storing: parallel.Job | None = None
     page_keys: dict[int, str] = field(default_factory=dict)  # id of a page → its segment's key, its place
+    unpickled: dict[int, tuple | None] = field(default_factory=dict)  # kept segments unpickled beforehand
 
     def name_pages(self, k: int, pages: list) -> None:
         """Record that ``pages`` are segment ``k``'s, as its key names them."""
@@ -242,13 +243,25 @@ class _Plan:
         """Segment ``k``'s pages, entries and footnotes from memory or the child, or None: this
         process lays it out (so the child need not). Only a ``clean`` arrival (nothing carried over)
         takes pages made elsewhere."""
-        data = self.kept.get(k) if clean else None
-        if data is None and self.meeting is not None:
-            data, keep = self.meeting.take(k) if clean else self.meeting.passing(k)
-            if data is not None and keep and self.walks[k] is not None:
-                self.shipped[self.walks[k].key] = data
-        if data is None:
+        if clean and k in self.kept:
+            return self.unpickled.pop(k) if k in self.unpickled else self._loads(k, self.kept[k])
+        if self.meeting is None:
             return None
+        data, keep = self.meeting.take(k, lambda: self._unpickle_next(k)) if clean else self.meeting.passing(k)
+        if data is not None and keep and self.walks[k] is not None:
+            self.shipped[self.walks[k].key] = data
+        return None if data is None else self._loads(k, data)
+
+    def _unpickle_next(self, after: int) -> bool:
+        """Unpickle the next kept segment after segment ``after`` beforehand (while this process
+        waits for the child to make that one); False when none is left."""
+        k = next((k for k in sorted(self.kept) if k > after and k not in self.unpickled), None)
+        if k is None:
+            return False
+        self.unpickled[k] = self._loads(k, self.kept[k])
+        return True
+
+    def _loads(self, k: int, data: bytes) -> tuple | None:
         try:
             return weasyprint_memory.loads(data, self.walks[k].objects if self.walks[k] else None, self.reg,
                                            trusted=k not in self.kept)
