@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from . import __version__, cache
 from .options import FORMATS, BuildError, BuildOptions
-from .timing import stage
+from .timing import merge, stage
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .model import Edition
     from .render import Rendered
 
+T = TypeVar("T")
 TOOL_STYLES = Path(__file__).resolve().parent.parent / "styles"
 
 
@@ -102,10 +103,10 @@ def make_env(dirs: list[Path]) -> Environment:
 
 
 def citation_formatter(edition: Edition, options: BuildOptions, dirs: list[Path],
-                       later: Sequence[Callable[[], object]] = ()):
-    """The function that formats the edition's citations (by Pandoc). While Pandoc runs, this process
-    imports the writers (WeasyPrint's import is the longest), then takes the steps of ``later``: work
-    the build needs afterwards whatever the citations say."""
+                       meanwhile: Sequence[Callable[[], object]] = ()):
+    """The function that formats the edition's citations (by Pandoc); while Pandoc runs, this
+    process takes the steps of ``meanwhile``: work the build needs afterwards whatever the
+    citations say."""
     from .citeproc import CitationProcessor
 
     try:
@@ -115,28 +116,31 @@ def citation_formatter(edition: Edition, options: BuildOptions, dirs: list[Path]
     except ValueError as exc:
         raise BuildError(str(exc)) from exc
 
-    def load_writers() -> None:
-        with stage("import writers"):
-            for fmt in (f for f in FORMATS if f in options.formats):
-                writer(fmt)
-
-    def ready_writers() -> None:
-        for fmt in (f for f in FORMATS if f in options.formats):
-            if (ready := getattr(writer_module(fmt), "ready", None)) is not None:
-                ready(edition)
-
     def cite(clusters):
         with stage("cite"):
-            result = processor.process(clusters, meanwhile=[load_writers, ready_writers, *later])
+            result = processor.process(clusters, meanwhile=meanwhile)
         return result.citations, result.bibliography
 
     return cite
 
 
-def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Context]:
-    """Read, check, select and render the edition: everything the writers need."""
+def load_writers(options: BuildOptions) -> None:
+    """Import the writers of the build's formats (WeasyPrint's import is the longest)."""
+    with stage("import writers"):
+        for fmt in (f for f in FORMATS if f in options.formats):
+            writer(fmt)
+
+
+def ready_writers(edition: Edition, options: BuildOptions) -> None:
+    """Each writer's ``ready(edition)``: what it will need whatever the notes say."""
+    for fmt in (f for f in FORMATS if f in options.formats):
+        if (ready := getattr(writer_module(fmt), "ready", None)) is not None:
+            ready(edition)
+
+
+def _load(root: Path, options: BuildOptions) -> tuple[Loaded, Edition]:
+    """Read and check the edition, and select what the build prints."""
     from .load import LoadOptions, load_edition
-    from .render import render
     from .select import SelectionError, excerpt
 
     with stage("read"):
@@ -149,20 +153,59 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
     if unknown:
         raise BuildError(f"unknown note type(s) {', '.join(unknown)}; the edition has: {', '.join(sorted(known))}")
     try:
-        edition = excerpt(loaded.edition, options.select, options.note_filter())
+        return loaded, excerpt(loaded.edition, options.select, options.note_filter())
     except SelectionError as exc:
         raise BuildError(f"--select: {exc}") from exc
+
+
+def _render(edition: Edition, options: BuildOptions, dirs: list[Path],
+            meanwhile: Sequence[Callable[[], object]] = ()) -> Rendered:
+    from .render import render
+
+    with stage("render notes"):
+        return render(edition, citation_formatter(edition, options, dirs, meanwhile))
+
+
+def _read(root: Path, options: BuildOptions, dirs: list[Path]) -> tuple[Loaded, Rendered]:
+    loaded, edition = _load(root, options)
+    return loaded, _render(edition, options, dirs)
+
+
+def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Context]:
+    """Read, check, select and render the edition: everything the writers need.
+
+    Given a second core, a forked process reads and renders while this one imports the writers
+    and hashes the font files for the provenance record (0.4-0.5 s, most of it WeasyPrint's
+    import); otherwise this process does those while Pandoc formats the citations."""
+    from . import parallel
+    from .provenance import Provenance, font_records
+
     dirs = style_dirs(root)
     date, date_from = dated(root)
     ctx = Context(root, options, date, make_env(dirs), dirs, date_from)
-    from .provenance import Provenance, font_records  # computed on first use, or while Pandoc runs
-
-    prov = ctx.shared["provenance"] = ctx.env.globals["provenance"] = Provenance(ctx, edition.metadata)
-    hashing = threading.Thread(target=font_records, daemon=True)  # most of the record's time, beside the rest
+    prov = ctx.shared["provenance"] = ctx.env.globals["provenance"] = Provenance(ctx)
+    reading = parallel.elsewhere(lambda: in_child(lambda: _read(root, options, dirs)))
+    hashing = threading.Thread(target=font_records, daemon=True)  # file reads and SHA-256 let others run
     hashing.start()
-    with stage("render notes"):
-        rendered = render(edition, citation_formatter(edition, options, dirs, later=[lambda: prov.record]))
-    hashing.join()  # no thread may run when a writer forks
+    try:
+        if reading is not None:
+            load_writers(options)
+            prov.inputs  # noqa: B018 - hashed while the other process reads
+            (loaded, rendered), times, own = reading.result()
+            merge(times, own)
+            prov.metadata = rendered.edition.metadata
+            ready_writers(rendered.edition, options)
+        else:
+            loaded, edition = _load(root, options)
+            prov.metadata = edition.metadata
+            rendered = _render(edition, options, dirs, meanwhile=[
+                lambda: load_writers(options), lambda: ready_writers(edition, options), lambda: prov.record])
+    except BaseException:
+        if reading is not None:
+            reading.cancel()
+        raise
+    finally:
+        hashing.join()  # no thread may run when a writer forks
     return loaded, rendered, ctx
 
 
@@ -191,12 +234,13 @@ def _write(fmt: str, rendered: Rendered, ctx: Context) -> bytes:
         return writer(fmt)(rendered, ctx)
 
 
-def _write_in_child(formats: list[str], rendered: Rendered, ctx: Context) -> tuple[dict[str, bytes], dict, dict]:
+def in_child(task: Callable[[], T]) -> tuple[T, dict, dict]:
+    """``task()`` with its stages recorded apart (in a forked process: they are merged back)."""
     from .timing import current, recording
 
     parent = current()
     with recording(progress=bool(parent and parent.progress)) as rec:
-        out = {fmt: _write(fmt, rendered, ctx) for fmt in formats}
+        out = task()
     return out, rec.times, rec.own
 
 
@@ -208,7 +252,6 @@ def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[
     if "pdf" not in formats or not rest:
         return {fmt: _write(fmt, rendered, ctx) for fmt in formats}
     from . import parallel
-    from .timing import merge
 
     pdf = writer_module("pdf")
     with stage("write PDF"):
@@ -218,7 +261,7 @@ def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[
     def others() -> None:
         nonlocal job
         if job is None:
-            job = parallel.start(lambda: _write_in_child(rest, rendered, ctx))
+            job = parallel.start(lambda: in_child(lambda: {fmt: _write(fmt, rendered, ctx) for fmt in rest}))
 
     try:
         with stage("write PDF"):
