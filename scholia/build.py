@@ -247,7 +247,8 @@ def in_child(task: Callable[[], T]) -> tuple[T, dict, dict]:
 def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[str, bytes]:
     """Each format's bytes. The PDF is laid out first, as the EPUB's page list comes from its layout.
     Given a second core, the PDF's pages are painted on both, and then a forked process writes the
-    other formats while this one finishes the PDF (fonts, compression: work for one core)."""
+    other formats while this one finishes the PDF (fonts, compression: work for one core); at a
+    lower priority, as it may start before painting when most pages come from memory."""
     rest = [f for f in formats if f != "pdf"]
     if "pdf" not in formats or not rest:
         return {fmt: _write(fmt, rendered, ctx) for fmt in formats}
@@ -261,7 +262,7 @@ def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[
     def others() -> None:
         nonlocal job
         if job is None:
-            job = parallel.start(lambda: in_child(lambda: {fmt: _write(fmt, rendered, ctx) for fmt in rest}))
+            job = parallel.start(lambda: in_child(lambda: {fmt: _write(fmt, rendered, ctx) for fmt in rest}), nice=10)
 
     try:
         with stage("write PDF"):
