@@ -247,8 +247,7 @@ def in_child(task: Callable[[], T]) -> tuple[T, dict, dict]:
 def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[str, bytes]:
     """Each format's bytes. The PDF is laid out first, as the EPUB's page list comes from its layout.
     Given a second core, the PDF's pages are painted on both, and then a forked process writes the
-    other formats while this one finishes the PDF (fonts, compression: work for one core); at a
-    lower priority, as it may start before painting when most pages come from memory."""
+    other formats while this one finishes the PDF (fonts, compression: work for one core)."""
     rest = [f for f in formats if f != "pdf"]
     if "pdf" not in formats or not rest:
         return {fmt: _write(fmt, rendered, ctx) for fmt in formats}
@@ -262,7 +261,7 @@ def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[
     def others() -> None:
         nonlocal job
         if job is None:
-            job = parallel.start(lambda: in_child(lambda: {fmt: _write(fmt, rendered, ctx) for fmt in rest}), nice=10)
+            job = parallel.start(lambda: in_child(lambda: {fmt: _write(fmt, rendered, ctx) for fmt in rest}))
 
     try:
         with stage("write PDF"):

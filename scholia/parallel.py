@@ -29,9 +29,8 @@ def cores() -> int:
 
 
 class Job(Generic[T]):
-    def __init__(self, task: Callable[[], T], nice: int = 0) -> None:
+    def __init__(self, task: Callable[[], T]) -> None:
         self.task: Callable[[], T] | None = task
-        self.nice = nice  # added to the child's niceness: it yields the cores to this process's work
         self.pid = 0
         self.file: IO[bytes] | None = None
         if can_fork():
@@ -54,8 +53,6 @@ class Job(Generic[T]):
         pid = os.fork()
         if pid == 0:  # the child: run, write the pickled outcome, leave without the parent's clean-up
             try:
-                if self.nice:
-                    os.nice(self.nice)
                 try:
                     payload = pickle.dumps((True, self.task()))
                 except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
@@ -99,8 +96,8 @@ class Job(Generic[T]):
             self.pid = 0
 
 
-def start(task: Callable[[], T], nice: int = 0) -> Job[T]:
-    return Job(task, nice)
+def start(task: Callable[[], T]) -> Job[T]:
+    return Job(task)
 
 
 def can_fork() -> bool:

@@ -350,31 +350,15 @@ def test_only_the_newest_segments_are_kept(tmp_path, monkeypatch):
     assert [p.stem for p in tmp_path.glob("*.pickle")] == ["b"] or not list(tmp_path.glob("*.pickle"))
 
 
-def painted_with_memory(page: str, folder, monkeypatch, events: list[str] | None = None) -> tuple[bytes, int]:
+def painted_with_memory(page: str, folder, monkeypatch) -> tuple[bytes, int]:
     """The PDF of ``page`` laid out and painted with the memory in ``folder``, and how many pages
-    were painted from it; ``events`` gets "paint" for each page painted here and "painted" when
-    the writer says the rest of its work needs one core."""
+    were painted from it."""
     monkeypatch.setattr(parallel, "cores", lambda: 2)
     monkeypatch.setattr(weasyprint_paint, "MAX_PAINT_FORK_MB", 10**6)
     doc = weasyprint_split.render(weasyprint.HTML(string=page), memory=weasyprint_memory.Memory(folder, "tool"))
-    log = events if events is not None else []
-    paint = weasyprint.document.Page.paint
-    monkeypatch.setattr(weasyprint.document.Page, "paint", lambda *a, **k: log.append("paint") or paint(*a, **k))
-    with weasyprint_paint.painting_split(doc, {}, lambda: log.append("painted"), memory=doc.scholia_paint_memory):
+    with weasyprint_paint.painting_split(doc, {}, memory=doc.scholia_paint_memory):
         pdf = doc.write_pdf()
-    monkeypatch.setattr(weasyprint.document.Page, "paint", paint)
     return pdf, weasyprint_paint.last["remembered"]
-
-
-def test_the_painted_step_comes_first_when_most_pages_come_from_memory(tmp_path, monkeypatch):
-    """``painted`` (the other writers' process) is called once: after the last page when the pages
-    are painted, before painting when memory answers for at least 3/4 of them."""
-    first: list[str] = []
-    painted_with_memory(book(), tmp_path, monkeypatch, first)
-    assert first.count("painted") == 1 and first[-1] == "painted" and "paint" in first
-    again: list[str] = []
-    painted_with_memory(book(), tmp_path, monkeypatch, again)
-    assert again[0] == "painted" and again.count("painted") == 1 and again.count("paint") < first.count("paint")
 
 
 def test_pages_painted_by_an_earlier_build_give_the_same_pdf(tmp_path, monkeypatch):

@@ -50,11 +50,6 @@ last = {"painted": 0, "compressed": 0, "remembered": 0}
 # (the rest come from memory): at 16 they were painted here alone, and writing the PDF took 1.34-1.56 s
 # over 4 runs; with a child, 0.99-1.25 s.
 MIN_PAINT_PAGES = 4
-# When no more than 1/4 of the pages are left to paint (a rebuild after a note edit: 15 of 87), the
-# caller's ``painted`` step (the EPUB and HTML writers' process) starts before painting. Started
-# there in a full build, it cost 1.06x the time (its fork makes every page the painters write a
-# copy); in a rebuild it ended 0.06-0.17 s after the PDF when started after painting.
-PAINTED_EARLY = 4
 # A painting child reads half the laid-out pages, and every object it reads becomes its own copy
 # (reference counts are written): it can grow nearly as large as this process. Above this size
 # (the ×10 benchmark, ~680 pages, reaches ~800 MB) the pages are painted here, to keep a build's
@@ -261,9 +256,7 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
     that process has painted when it fits (``_replay``), and paints any other itself. Tagged PDFs,
     forms, documents with fewer than ``MIN_PAINT_PAGES`` pages to paint and processes that have
     needed more than ``MAX_PAINT_FORK_MB`` are painted in one process. ``painted`` is called once
-    the last page is painted (what ``write_pdf`` does after that runs on one core), or before
-    painting when at most 1/``PAINTED_EARLY`` of the pages are left to paint (the rest come from
-    memory, below).
+    the last page is painted: what ``write_pdf`` does after that runs on one core.
 
     ``memory`` is ``(weasyprint_memory.Memory, partial keys)``, a partial key for each page whose
     layout the memory can name (see ``weasyprint_split.render``): such pages are taken from an
@@ -291,15 +284,6 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
     theirs = set(todo) if meeting is not None else set()
     original = Page.paint
     keep: dict[str, bytes] = {}
-    told = [False]
-
-    def tell() -> None:
-        if not told[0]:
-            told[0] = True
-            painted()
-
-    if len(todo) * PAINTED_EARLY <= n:
-        tell()  # most pages come from memory: little painting left for the other core to share
 
     def paint(page, stream, scale=1):
         index = pages.get(id(page), -1)
@@ -320,7 +304,7 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
         if index == n - 1:
             if meeting is not None:
                 meeting.close()
-            tell()
+            painted()
 
     last.update(painted=0, compressed=0, remembered=0)
     done: dict[bytes, bytes] = {}
