@@ -184,7 +184,10 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
     date, date_from = dated(root)
     ctx = Context(root, options, date, make_env(dirs), dirs, date_from)
     prov = ctx.shared["provenance"] = ctx.env.globals["provenance"] = Provenance(ctx)
-    reading = parallel.elsewhere(lambda: in_child(lambda: _read(root, options, dirs)))
+    # A fork copies only this thread: beside others (the preview server's), a lock one of them held
+    # would stay locked in the child. Then this process reads, as on one core.
+    alone = threading.active_count() == 1
+    reading = parallel.elsewhere(lambda: in_child(lambda: _read(root, options, dirs))) if alone else None
     hashing = threading.Thread(target=font_records, daemon=True)  # file reads and SHA-256 let others run
     hashing.start()
     try:
