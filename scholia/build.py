@@ -242,7 +242,7 @@ def in_child(task: Callable[[], T]) -> tuple[T, dict, dict]:
     from .timing import current, recording
 
     parent = current()
-    with recording(progress=bool(parent and parent.progress)) as rec:
+    with recording(progress=bool(parent and parent.progress), started=parent.started if parent else None) as rec:
         out = task()
     return out, rec.times, rec.own
 

@@ -35,8 +35,10 @@ _current: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar("scho
 
 
 @contextmanager
-def recording(progress: bool = False) -> Iterator[Recorder]:
-    recorder = Recorder(progress=progress)
+def recording(progress: bool = False, started: float | None = None) -> Iterator[Recorder]:
+    """Record the stages run within the block; progress lines count from ``started`` (a forked
+    process's lines count from its build's start: the clock is the same in both processes)."""
+    recorder = Recorder(progress=progress) if started is None else Recorder(progress=progress, started=started)
     token = _current.set(recorder)
     try:
         yield recorder

@@ -103,3 +103,21 @@ def test_meeting_takes_the_childs_items_and_works_while_it_waits(monkeypatch):
     meeting.close()
     assert got[0] is None and got[-1] == b"item 3"  # item 0 done here, item 3 by the child
     assert steps == [0, 1, 2]  # each step once, while waiting for an item the child was making
+
+
+def test_a_forked_processs_stages_count_from_the_builds_start(capfd):
+    """Stages recorded by ``build.in_child`` (a forked reader or writer) come back as times, and
+    their progress lines count from the build's start, like this process's."""
+    from scholia.build import in_child
+    from scholia.timing import recording, stage
+
+    def work() -> str:
+        with stage("read"):
+            return "done"
+
+    with recording(progress=True) as rec:
+        rec.started -= 100  # the build began 100 s ago
+        job = parallel.start(lambda: in_child(work))
+        value, times, own = job.result()
+    assert value == "done" and set(times) == {"read"} and own["read"] <= times["read"]
+    assert "[ 100.0 s] read" in capfd.readouterr().err
