@@ -147,7 +147,7 @@ class Store:
     Files are written whole and renamed into place; the most recently used are kept up to
     ``keep_bytes``."""
 
-    TAG = b"scholia-layout-1\n"
+    TAG = b"scholia-store-1\n"
 
     def __init__(self, folder: Path, keep_bytes: int = 128 * 2**20) -> None:
         self.folder = folder
