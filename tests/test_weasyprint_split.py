@@ -405,3 +405,34 @@ def test_hyphenation_patterns_are_read_back_as_parsed(tmp_path, monkeypatch):
     monkeypatch.setattr(pyphen, "hdcache", {})
     weasyprint_split.load_hyphenation(["en-US"])
     assert pyphen.hdcache[path].patterns == first.patterns
+
+
+def test_font_subsets_are_kept_and_read_back(tmp_path, monkeypatch):
+    """A font subset made once is read back the next time the same glyphs of the same font are
+    written (HarfBuzz does not run), with the same PDF; where the HarfBuzz libraries in use cannot
+    be named, nothing is kept."""
+    from weasyprint.pdf.fonts import Font
+
+    from scholia.cache import Store
+    from scholia.writers import weasyprint_subsets
+
+    def pdf() -> bytes:  # a document of its own each time: a written document keeps its fonts subset
+        page = "<p style='font-family: serif'>Subsets kept between builds</p>"
+        return weasyprint.HTML(string=page).render().write_pdf(pdf_identifier=b"0" * 32)
+
+    with weasyprint_subsets.kept(Store(tmp_path / "subsets")):
+        first = pdf()
+    assert list((tmp_path / "subsets").glob("*.pickle"))
+
+    def no_subsetting(*args, **kwargs):
+        raise AssertionError("subset again")
+
+    with monkeypatch.context() as m:
+        m.setattr(Font, "_harfbuzz_subset", no_subsetting)
+        m.setattr(Font, "_fonttools_subset", no_subsetting)
+        with weasyprint_subsets.kept(Store(tmp_path / "subsets")):
+            assert pdf() == first
+    monkeypatch.setattr(weasyprint_subsets, "_stamp", lambda: None)
+    with weasyprint_subsets.kept(Store(tmp_path / "unnamed")):
+        assert pdf() == first
+    assert not (tmp_path / "unnamed").exists()
