@@ -321,7 +321,8 @@ class CitationProcessor:
         self.entries = entries
         self.store = store  # Pandoc's output kept between builds, by everything that shapes it
         self.style_path = find_style(style, style_dirs)
-        text = self.style_path.read_text(encoding="utf-8", errors="replace")
+        self.style_csl = self.style_path.read_bytes()  # read once: what Pandoc gets is what the key covers
+        text = self.style_csl.decode("utf-8", errors="replace")
         m = re.search(r"<style\b[^>]*>", text)
         cls = re.search(r'class="([a-z-]+)"', m.group(0)) if m else None
         self.style_class = cls.group(1) if cls else "in-text"
@@ -360,7 +361,7 @@ class CitationProcessor:
         with tempfile.TemporaryDirectory(prefix="scholia-citeproc-") as tmp:
             folder = pathlib.Path(tmp)
             (folder / "references.json").write_text(json.dumps(references, ensure_ascii=False), encoding="utf-8")
-            (folder / "style.csl").write_bytes(self.style_path.read_bytes())
+            (folder / "style.csl").write_bytes(self.style_csl)
             (folder / "document.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
             cmd = [
                 pandoc_path(),
@@ -405,7 +406,7 @@ class CitationProcessor:
         st = binary.stat() if binary.is_file() else None
         key = hashlib.sha256(json.dumps(
             {"format": "scholia-cite-1", "pandoc": [str(binary), st and st.st_size, st and st.st_mtime_ns],
-             "style": hashlib.sha256(self.style_path.read_bytes()).hexdigest(), "locale": self.locale,
+             "style": hashlib.sha256(self.style_csl).hexdigest(), "locale": self.locale,
              "document": document, "references": references}, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         kept = self.store.load(key)
         if kept is not None:
