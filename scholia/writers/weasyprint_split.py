@@ -45,6 +45,7 @@ from weasyprint.document import Document, DocumentMetadata, Page
 from weasyprint.formatting_structure import boxes
 from weasyprint.formatting_structure.build import build_formatting_structure, update_counters
 from weasyprint.html import get_html_metadata
+from weasyprint.layout import background as wbackground
 from weasyprint.layout.absolute import AbsolutePlaceholder
 from weasyprint.layout.block import block_level_page_break
 from weasyprint.layout.page import (
@@ -223,6 +224,9 @@ class _Plan:
     storing: parallel.Job | None = None
     page_keys: dict[int, str] = field(default_factory=dict)  # id of a page → its segment's key, its place
     unpickled: dict[int, tuple | None] = field(default_factory=dict)  # kept segments unpickled beforehand
+    get_image: Callable | None = None  # the layout context's get_image_from_uri
+    unfinished: list = field(default_factory=list)  # kept pages whose backgrounds are not laid out yet
+    finished: dict[int, boxes.Box] = field(default_factory=dict)  # id → box with backgrounds laid out
 
     def name_pages(self, k: int, pages: list) -> None:
         """Record that ``pages`` are segment ``k``'s, as its key names them."""
@@ -247,7 +251,8 @@ class _Plan:
             return self.unpickled.pop(k) if k in self.unpickled else self._loads(k, self.kept[k])
         if self.meeting is None:
             return None
-        data, keep = self.meeting.take(k, lambda: self._unpickle_next(k)) if clean else self.meeting.passing(k)
+        data, keep = (self.meeting.take(k, lambda: self._unpickle_next(k) or self._backgrounds_next())
+                      if clean else self.meeting.passing(k))
         if data is not None and keep and self.walks[k] is not None:
             self.shipped[self.walks[k].key] = data
         return None if data is None else self._loads(k, data)
@@ -263,10 +268,34 @@ class _Plan:
 
     def _loads(self, k: int, data: bytes) -> tuple | None:
         try:
-            return weasyprint_memory.loads(data, self.walks[k].objects if self.walks[k] else None, self.reg,
-                                           trusted=k not in self.kept)
+            payload = weasyprint_memory.loads(data, self.walks[k].objects if self.walks[k] else None, self.reg,
+                                              trusted=k not in self.kept)
         except Exception:  # noqa: BLE001 - a damaged or foreign pickle is laid out afresh
             return None
+        if k in self.kept and self.get_image is not None and not self.fixed:
+            self.unfinished.extend(reversed(payload[0]))
+        return payload
+
+    def _backgrounds_next(self) -> bool:
+        """Lay out beforehand the backgrounds of one kept page's boxes (WeasyPrint's last layout
+        step, which looks at no other box and no other page), while this process waits for the
+        child; False when no page is left. The page box and its margin boxes are left to that step,
+        which then skips the boxes done here (``layout_box_backgrounds``)."""
+        if not self.unfinished:
+            return False
+        page = self.unfinished.pop()
+        for child in page.children:  # the root box and the footnote areas: no margin boxes yet
+            wbackground.layout_box_backgrounds(page, child, self.get_image)
+            self.finished[id(child)] = child
+        return True
+
+    def layout_box_backgrounds(self, page, box, *args, **kwargs) -> None:
+        """WeasyPrint's, but for the boxes whose backgrounds ``_backgrounds_next`` laid out."""
+        if self.finished.get(id(box)) is not box:
+            _box_backgrounds(page, box, *args, **kwargs)
+
+
+_box_backgrounds = wbackground.layout_box_backgrounds
 
 
 def _running(context) -> bool:
@@ -423,6 +452,7 @@ def _layout(html, root, context, plan: _Plan, theirs: list[int], split: bool) ->
     original = wlayout.make_all_pages
     first = True
     finish = _Finish(context, plan, split)
+    plan.get_image = context.get_image_from_uri
 
     def make_all_pages(context, root_box, html, pages):
         nonlocal first
@@ -434,7 +464,8 @@ def _layout(html, root, context, plan: _Plan, theirs: list[int], split: bool) ->
     try:
         with mock.patch.object(wlayout, "make_all_pages", make_all_pages), \
                 mock.patch.object(wlayout, "make_margin_boxes", finish.make_margin_boxes), \
-                mock.patch.object(wlayout, "layout_backgrounds", finish.layout_backgrounds):
+                mock.patch.object(wlayout, "layout_backgrounds", finish.layout_backgrounds), \
+                mock.patch.object(wbackground, "layout_box_backgrounds", plan.layout_box_backgrounds):
             yield from wlayout.layout_document(html, root, context)
     finally:
         if plan.meeting is not None:
