@@ -26,7 +26,14 @@ from ..fetcher import RefusedURL, SafeFetcher
 from ..model import Edition
 from ..render import Rendered, RenderedNote, block_runs_html, initials
 from ..timing import stage
-from . import weasyprint_fix, weasyprint_memory, weasyprint_paint, weasyprint_split, weasyprint_subsets
+from . import (
+    weasyprint_fix,
+    weasyprint_memory,
+    weasyprint_paint,
+    weasyprint_split,
+    weasyprint_styles,
+    weasyprint_subsets,
+)
 from .common import page_model
 
 LEMMA_MAX = 60  # longer lemmas are not repeated in the note (the underline shows the span)
@@ -360,6 +367,7 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
     memory = (weasyprint_memory.Memory(cache.cache_dir() / "layout", cache.layout_stamp(fetcher.roots))
               if ctx.options.cache else None)
     weasyprint_fix.apply()
+    weasyprint_styles.apply()
     sidenotes = prof.notes == "sidenotes" and not ctx.options.notes_only
     fix_footnotes = prof.mode == "fn" and not ctx.options.notes_only and not ctx.options.no_notes
     footnoted: set[int] = set()
