@@ -375,6 +375,21 @@ def test_pages_painted_by_an_earlier_build_give_the_same_pdf(tmp_path, monkeypat
     assert 0 < remembered < pages and pdf == sequential(edited)
 
 
+def test_a_kept_page_that_meets_a_font_first_is_painted_from_memory(tmp_path, monkeypatch):
+    """Fonts are numbered in order of first use. A kept page that is the first to use one (monospace,
+    here only in chapter 4) adds it to the PDF as painting would, so it is painted from memory like
+    any other page, when chapter 1 is painted again."""
+    plain = book()
+    mono = plain.replace("<h1>Chapter 4</h1>", "<h1>Chapter 4</h1><p>With <code>monospace</code> once.</p>")
+    took = {}
+    for name, page in (("plain", plain), ("mono", mono)):
+        painted_with_memory(page, tmp_path / name, monkeypatch)
+        edited = page.replace("Note 1.3: ", "Note 1.3, edited at length to take a second line or more: ")
+        pdf, took[name] = painted_with_memory(edited, tmp_path / name, monkeypatch)
+        assert pdf == sequential(edited)
+    assert took["mono"] == took["plain"] > 0
+
+
 def test_pages_with_numbered_resources_are_not_kept_for_painting(tmp_path, monkeypatch):
     """A gradient is a shading, numbered in order of use across the document: such pages are
     always painted."""

@@ -36,7 +36,10 @@ from unittest import mock
 
 import pydyf
 from weasyprint.document import Document, Page
+from weasyprint.draw import text as wtext
 from weasyprint.formatting_structure import boxes
+from weasyprint.text.ffi import ffi, pango
+from weasyprint.text.fonts import get_pango_font_key
 
 from .. import parallel
 from . import weasyprint_memory
@@ -122,20 +125,22 @@ def _paint_theirs(doc: Document, todo: list[int], options: dict, meeting: parall
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)  # the parent reports what it finds
     original = Page.paint
+    met: list = []
 
     def paint(page, stream, scale=1):  # called for the first page: the streams are set up
         for i in meeting.mine(todo):
             own = _page_stream(stream, doc.pages[i], scale)
             begin, numbered = len(own.stream), _numbered(own)
+            met.clear()
             original(doc.pages[i], own, scale)
             if _numbered(own) != numbered:
                 meeting.ship(i, None)
                 break
-            entry = _recorded(own, begin, {})
+            entry = _recorded(own, begin, {}, doc.pages[i], met)
             meeting.ship(i, None if entry is None else pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
         raise _Shipped
 
-    with mock.patch.object(Page, "paint", paint), contextlib.suppress(_Shipped):
+    with mock.patch.object(Page, "paint", paint), _noting_fonts(met), contextlib.suppress(_Shipped):
         doc.write_pdf(**options)
 
 
@@ -166,7 +171,7 @@ def paint_key(page: Page, partial: str, stamp: str, scale: float, options: dict)
     margins = [(type(d).__name__, d.element_tag, getattr(d, "text", None), d.position_x, d.position_y,
                 d.width, d.height) for m in box.children if isinstance(m, boxes.MarginBox) for d in m.descendants()]
     settings = sorted((k, repr(v)) for k, v in options.items() if not callable(v) and k not in _NOT_PAINTED)
-    return hashlib.sha256(repr(("paint-1", stamp, partial, tuple(box.page_type), margins, scale, settings,
+    return hashlib.sha256(repr(("paint-2", stamp, partial, tuple(box.page_type), margins, scale, settings,
                                 page.width, page.height, page.bleed)).encode()).hexdigest()
 
 
@@ -177,10 +182,12 @@ def _numbered(stream) -> tuple[int, ...]:
             sum(len(f.missing) for f in stream._fonts.values()))
 
 
-def _recorded(stream, begin: int, done: dict[bytes, bytes]) -> tuple | None:
+def _recorded(stream, begin: int, done: dict[bytes, bytes], page: Page, met: list) -> tuple | None:
     """A painted page as it is kept: its operations, the glyphs of each font in order of first use
     with their widths and texts, its opacity states, its compressed stream (compressed once: from
-    ``done`` if it was, and into it); None if it uses anything numbered across pages."""
+    ``done`` if it was, and into it), and for each font ``stream`` first met on it (``met``: key and
+    text box, see ``_noting_fonts``) the place of that text box among the page's boxes; None if it
+    uses anything numbered across pages."""
     items = stream.stream[begin:]
     if not all(isinstance(i, bytes) for i in items):
         return None
@@ -214,26 +221,100 @@ def _recorded(stream, begin: int, done: dict[bytes, bytes]) -> tuple | None:
         if any(g not in f.widths or g not in f.to_unicode for g in used):
             return None
         table[key] = [(g, f.widths[g], f.to_unicode[g]) for g in used]
+    firsts = _places(page, met)
     if not stream.compress:
-        return ops, table, states, None
+        return ops, table, states, None, firsts
     raw = _raw(stream)
     if raw not in done:
         done[raw] = _deflate(raw)
-    return ops, table, states, done[raw]
+    return ops, table, states, done[raw], firsts
 
 
-def _replay(entry: tuple, stream, done: dict) -> bool:
+def _places(page: Page, met: list) -> dict[int, int]:
+    """Font key → the place, in the page's boxes in tree order, of the text box that met it."""
+    wanted = {id(box): key for key, box in met}
+    places: dict[int, int] = {}
+    if wanted:
+        for i, box in enumerate(page._page_box.descendants()):
+            if id(box) in wanted:
+                places.setdefault(wanted.pop(id(box)), i)
+                if not wanted:
+                    break
+    return places
+
+
+@contextmanager
+def _noting_fonts(met: list) -> Iterator[None]:
+    """Within the block, each font a stream meets for the first time while WeasyPrint draws a line
+    of text is noted in ``met`` with the text box it was met in (a font is added to the PDF from
+    the first Pango font with its key that painting meets)."""
+    original = wtext.draw_first_line
+
+    def draw_first_line(stream, textbox, *args, **kwargs):
+        known = len(stream._fonts)
+        emojis = original(stream, textbox, *args, **kwargs)
+        if len(stream._fonts) > known:
+            met.extend((key, textbox) for key in list(stream._fonts)[known:])
+        return emojis
+
+    with mock.patch.object(wtext, "draw_first_line", draw_first_line):
+        yield
+
+
+def _meet_fonts(page: Page, stream, missing: list[int], firsts: dict[int, int]) -> bool:
+    """Add to ``stream`` the fonts of ``missing`` (in that order: their first use on a kept page
+    that no page before it used) as painting the page would: each from the first run with its key
+    in the first line of the text box where the earlier build met it. False if one is not found
+    there (those found before it are added: painting would add them first too)."""
+    if any(key not in firsts for key in missing):
+        return False
+    want = {firsts[key] for key in missing}
+    found: dict[int, object] = {}
+    for i, box in enumerate(page._page_box.descendants()):
+        if i in want:
+            found[i] = box
+            if len(found) == len(want):
+                break
+    for key in missing:
+        box = found.get(firsts[key])
+        if not isinstance(box, boxes.TextBox) or box.style["text_overflow"] == "ellipsis" \
+                or box.style["block_ellipsis"] != "none":
+            return False
+        box.pango_layout.reactivate(box.style)  # as draw_text and draw_first_line do
+        try:
+            pango.pango_layout_set_single_paragraph_mode(box.pango_layout.layout, True)
+            line, _ = box.pango_layout.get_first_line()
+            run = line.runs
+            while run != ffi.NULL and get_pango_font_key(run.data.item.analysis.font)[0] != key:
+                run = run.next
+            if run == ffi.NULL:
+                return False
+            stream.add_font(run.data.item.analysis.font)
+        finally:
+            box.pango_layout.deactivate()
+    return True
+
+
+def _replay(entry: tuple, stream, done: dict, page: Page) -> bool:
     """Add a kept page's painting to ``stream``, if it is exactly what painting it would add: every
-    font it uses is met already (fonts are numbered in order of use) and has the same width for
-    each of its glyphs (the operations' kerning depends on it)."""
-    ops, table, states, deflated = entry
+    font it uses is met already (fonts are numbered in order of use) or met on this page first, as
+    in the build that kept it (``_meet_fonts``), and has the same width for each of its glyphs (the
+    operations' kerning depends on it)."""
+    ops, table, states, deflated, firsts = entry
+    missing = []
     for key, used in table.items():
         font = stream._fonts.get(key)
-        if font is None or font.bitmap:
+        if font is None:
+            missing.append(key)
+            continue
+        if font.bitmap:
             return False
         widths = font.widths
         if any(widths.get(g, w) != w for g, w, _ in used):
             return False
+    if missing and not (_meet_fonts(page, stream, missing, firsts)
+                        and not any(stream._fonts[key].bitmap for key in missing)):
+        return False
     for key, used in table.items():
         font = stream._fonts[key]
         for g, w, t in used:
@@ -284,22 +365,25 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
     theirs = set(todo) if meeting is not None else set()
     original = Page.paint
     keep: dict[str, bytes] = {}
+    met: list = []
 
     def paint(page, stream, scale=1):
         index = pages.get(id(page), -1)
         data = meeting.take(index)[0] if index in theirs else None
-        if index in kept and _replay(kept[index], stream, done):
+        if index in kept and _replay(kept[index], stream, done, page):
             last["remembered"] += 1
-        elif data is not None and _replay(pickle.loads(data), stream, done):  # noqa: S301 - our own child's
+        elif data is not None and _replay(pickle.loads(data), stream, done, page):  # noqa: S301 - our own child's
             last["painted"] += 1
             if index in keys:
                 keep[keys[index]] = data
         else:
             begin, numbered = len(stream.stream), _numbered(stream)
+            met.clear()
             original(page, stream, scale)
             if meeting is not None and (deflated := _deflated(stream)):
                 done.setdefault(*deflated)  # compressed now, while the other core paints too
-            if index in keys and _numbered(stream) == numbered and (entry := _recorded(stream, begin, done)):
+            if index in keys and _numbered(stream) == numbered and \
+                    (entry := _recorded(stream, begin, done, page, met)):
                 keep[keys[index]] = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         if index == n - 1:
             if meeting is not None:
@@ -309,7 +393,7 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
     last.update(painted=0, compressed=0, remembered=0)
     done: dict[bytes, bytes] = {}
     try:
-        with mock.patch.object(Page, "paint", paint), _compressed_beforehand(done):
+        with mock.patch.object(Page, "paint", paint), _compressed_beforehand(done), _noting_fonts(met):
             yield
         if keep and memory is not None:
             memory[0].store(keep)
