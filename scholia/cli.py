@@ -8,7 +8,6 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from . import archive
 from .options import FORMATS, BuildError, BuildOptions
 from .recipe import read_recipe
 
@@ -97,11 +96,12 @@ def parser(full: bool = True) -> argparse.ArgumentParser:
     c.add_argument("--layer", action="append", type=Path, default=[], help="check this annotation layer too")
     c.add_argument("--format", dest="output", choices=("text", "github"), default="text",
                    help="'github' adds GitHub Actions annotations (::error file=...,line=...::)")
-    archive.add_archive_parser(sub, _dir_arg)
-    archive.add_verify_parser(sub)
-    if full:
+    if full:  # `build` alone needs none of these (nor their imports)
+        from . import archive
         from .annotate import newnote, reanchor, stats, webanno
 
+        archive.add_archive_parser(sub, _dir_arg)
+        archive.add_verify_parser(sub)
         reanchor.add_parser(sub, _dir_arg)
         newnote.add_parser(sub, _dir_arg)
         webanno.add_export_parser(sub, _dir_arg)
@@ -194,11 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         p.print_help()
         return 2
-    core = {"check": cmd_check, "build": cmd_build, "serve": cmd_serve, "archive": archive.run_archive,
-            "verify-archive": archive.run_verify}
+    core = {"check": cmd_check, "build": cmd_build, "serve": cmd_serve}
     if args.command in core:
         return core[args.command](args)
+    from . import archive
     from .annotate import newnote, reanchor, stats, webanno
 
-    return {"reanchor": reanchor.run, "new-note": newnote.run, "export-annotations": webanno.run_export,
+    return {"archive": archive.run_archive, "verify-archive": archive.run_verify, "reanchor": reanchor.run,
+            "new-note": newnote.run, "export-annotations": webanno.run_export,
             "import-annotations": webanno.run_import, "stats": stats.run}[args.command](args)

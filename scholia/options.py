@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .select import NoteFilter
+if TYPE_CHECKING:
+    from .select import NoteFilter
 
 FORMATS = ("pdf", "epub", "html")
 
@@ -38,5 +40,7 @@ class BuildOptions:
     cache: bool = True  # reuse cached outputs (never changes a byte of output)
 
     def note_filter(self) -> NoteFilter:
+        from .select import NoteFilter  # the model's import is not needed to answer from the cache
+
         statuses = self.statuses or (("draft", "reviewed") if self.include_drafts else ("reviewed",))
         return NoteFilter(self.types, self.exclude_types, self.tags, statuses, self.no_notes)

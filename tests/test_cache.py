@@ -121,3 +121,34 @@ def test_rebuild_after_a_note_edit_takes_kept_layout_and_is_byte_identical(editi
     assert len(list((tmp_path / "cache" / "layout").glob("*.pickle"))) >= len(kept) + 2
     assert run_cli(*args, "--out", str(tmp_path / "fresh"), "--no-cache", env=env).returncode == 0
     assert (tmp_path / "edited" / "address.pdf").read_bytes() == (tmp_path / "fresh" / "address.pdf").read_bytes()
+
+
+def test_library_versions_are_those_the_packages_declare():
+    """The key reads versions from the wheels' .dist-info folder names (fast): they are the versions
+    the packages' own metadata gives."""
+    import importlib.metadata
+
+    versions = cache._versions()
+    for name in cache.LIBRARIES:
+        try:
+            declared = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            declared = "-"
+        assert versions[name] == declared, name
+
+
+def test_hashed_files_skip_hidden_files_caches_and_linked_folders(tmp_path: Path):
+    from scholia.provenance import files_under
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for rel in ("z.txt", "a/y.txt", "a/b/x.txt", ".hidden", "a/.git/config", "a/__pycache__/m.pyc"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "w.txt").write_text("w")
+    (tmp_path / "linked").symlink_to(outside, target_is_directory=True)
+    (tmp_path / "a" / "link.txt").symlink_to(tmp_path / "z.txt")
+    found = [p.relative_to(tmp_path).as_posix() for p in files_under(tmp_path)]
+    assert found == ["a/b/x.txt", "a/link.txt", "a/y.txt", "z.txt"]
+    assert files_under(tmp_path / "missing") == []
