@@ -12,6 +12,7 @@ dropped and the PDF is still the same."""
 from __future__ import annotations
 
 import io
+import zlib
 
 import pypdf
 import pytest
@@ -388,6 +389,23 @@ def test_a_kept_page_that_meets_a_font_first_is_painted_from_memory(tmp_path, mo
         pdf, took[name] = painted_with_memory(edited, tmp_path / name, monkeypatch)
         assert pdf == sequential(edited)
     assert took["mono"] == took["plain"] > 0
+
+
+def test_long_streams_are_compressed_once_across_builds(tmp_path, monkeypatch):
+    """Font files are compressed once: a later build takes the compressed bytes when they inflate to
+    exactly the stream's bytes, and compresses afresh when they do not (a damaged or planted file)."""
+    monkeypatch.setattr(weasyprint_paint, "KEPT_DEFLATE_BYTES", 1024)
+    page = book()
+    first, _ = painted_with_memory(page, tmp_path, monkeypatch)
+    kept = sorted(tmp_path.glob("deflate-*.pickle"))
+    assert kept and weasyprint_paint.last["inflated"] == 0
+    again, _ = painted_with_memory(page, tmp_path, monkeypatch)
+    assert again == first and weasyprint_paint.last["inflated"] == len(kept)
+    store = weasyprint_memory.Memory(tmp_path, "tool")
+    for path in tmp_path.glob("deflate-*.pickle"):
+        store.store({path.stem: zlib.compress(b"planted")})
+    planted, _ = painted_with_memory(page, tmp_path, monkeypatch)
+    assert planted == first and weasyprint_paint.last["inflated"] == 0
 
 
 def test_pages_with_numbered_resources_are_not_kept_for_painting(tmp_path, monkeypatch):
