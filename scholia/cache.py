@@ -59,7 +59,7 @@ def _installed() -> dict[str, str]:
 
 
 @functools.cache
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
     """The versions of Python and of the libraries that shape the output (they cannot change under a
     running build)."""
     out = {"python": sys.version}
@@ -110,7 +110,7 @@ def layout_stamp(roots: list[Path]) -> str:
     tool's code, the libraries' versions, and the font files, system ones and those under ``roots``
     (the folders the print writer may read), by path, size and modification time."""
     files = [(str(p), p.stat().st_size, int(p.stat().st_mtime)) for r in roots for p in provenance.files_under(r)]
-    return hashlib.sha256(json.dumps({"tool": _tool_digest(), "versions": _versions(), "fonts": _font_stamp(),
+    return hashlib.sha256(json.dumps({"tool": _tool_digest(), "versions": versions(), "fonts": _font_stamp(),
                                       "files": files}, sort_keys=True).encode()).hexdigest()
 
 
@@ -120,7 +120,7 @@ def build_key(root: Path, options: BuildOptions, build_date: str) -> str:
     settings = {k: str(v) for k, v in asdict(options).items() if k not in ("out", "cache")}
     return hashlib.sha256(json.dumps({
         "edition": _files_digest(folders), "layers": _files_digest([Path(p) for p in options.layers]),
-        "tool": _tool_digest(), "options": settings, "date": build_date, "versions": _versions(),
+        "tool": _tool_digest(), "options": settings, "date": build_date, "versions": versions(),
         "fonts": _font_stamp(), "env": os.environ.get("SCHOLIA_PANDOC", ""),
         "provenance": provenance.cache_stamp()}, sort_keys=True).encode()).hexdigest()
 

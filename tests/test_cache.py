@@ -128,7 +128,7 @@ def test_library_versions_are_those_the_packages_declare():
     the packages' own metadata gives."""
     import importlib.metadata
 
-    versions = cache._versions()
+    versions = cache.versions()
     for name in cache.LIBRARIES:
         try:
             declared = importlib.metadata.version(name)

@@ -12,7 +12,6 @@ system cannot say which, nothing is kept).
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from unittest import mock
 
 from weasyprint.pdf.fonts import Font
 
-from ..cache import Store
+from ..cache import Store, versions
 
 
 def _stamp() -> str | None:
@@ -33,8 +32,8 @@ def _stamp() -> str | None:
         return None
     if not libraries:
         return None
-    return repr(("subset-1", importlib.metadata.version("weasyprint"), importlib.metadata.version("fonttools"),
-                 libraries))
+    found = versions()
+    return repr(("subset-1", found["weasyprint"], found["fonttools"], libraries))
 
 
 @contextmanager
