@@ -195,13 +195,44 @@ def font_records() -> tuple[dict[str, object], ...]:
 def _font_records() -> tuple[dict[str, object], ...]:
     from . import fonts
 
+    digests = _face_digests()
     seen: dict[Path, dict[str, object]] = {}
     for stack in fonts.stacks().values():
         for face in stack.faces:
             if face.path not in seen:
                 seen[face.path] = {"file": face.path.name, "family": face.family, "package": face.package,
-                                   "sha256": sha256_file(face.path)}
+                                   "sha256": digests[face.path][1]}
     return tuple(sorted(seen.values(), key=lambda r: (str(r["family"]), str(r["file"]))))
+
+
+@cache
+def _face_digests() -> dict[Path, tuple[tuple[int, int], str]]:
+    """Each font file the print writer may embed: its size and modification time, and its SHA-256."""
+    from . import fonts
+
+    out = {}
+    for stack in fonts.stacks().values():
+        for face in stack.faces:
+            if face.path not in out:
+                st = face.path.stat()
+                out[face.path] = ((st.st_size, st.st_mtime_ns), sha256_file(face.path))
+    return out
+
+
+def font_digest(data: bytes) -> str:
+    """The SHA-256 of a font's bytes. When they are those of a font file the print writer may embed,
+    unchanged since ``font_records`` hashed it, that digest (comparing 20 MB takes a few ms where
+    hashing them took 20-27 ms); otherwise computed."""
+    with _fonts_lock:
+        digests = _face_digests()
+    for path, (stamp, digest) in digests.items():
+        try:
+            st = path.stat()
+            if st.st_size == len(data) and (st.st_size, st.st_mtime_ns) == stamp and path.read_bytes() == data:
+                return digest
+        except OSError:
+            continue
+    return hashlib.sha256(data).hexdigest()
 
 
 def style_files(style_dirs: list[Path], root: Path) -> list[dict[str, str]]:

@@ -152,3 +152,18 @@ def test_hashed_files_skip_hidden_files_caches_and_linked_folders(tmp_path: Path
     found = [p.relative_to(tmp_path).as_posix() for p in files_under(tmp_path)]
     assert found == ["a/b/x.txt", "a/link.txt", "a/y.txt", "z.txt"]
     assert files_under(tmp_path / "missing") == []
+
+
+def test_font_digests_are_the_sha256_of_the_bytes():
+    """The font subsets' key takes an embeddable font file's digest from the provenance record
+    (hashed once) when the bytes are that file's; any other bytes are hashed."""
+    import hashlib
+
+    from scholia import fonts, provenance
+
+    face = next(f for stack in fonts.stacks().values() for f in stack.faces)
+    data = face.path.read_bytes()
+    assert provenance.font_digest(data) == hashlib.sha256(data).hexdigest()
+    changed = data[:-1] + bytes([data[-1] ^ 1])  # same length, other bytes
+    assert provenance.font_digest(changed) == hashlib.sha256(changed).hexdigest()
+    assert provenance.font_digest(b"not a font") == hashlib.sha256(b"not a font").hexdigest()

@@ -20,6 +20,7 @@ from unittest import mock
 from weasyprint.pdf.fonts import Font
 
 from ..cache import Store, versions
+from ..provenance import font_digest
 
 
 def _stamp() -> str | None:
@@ -49,7 +50,7 @@ def kept(store: Store | None) -> Iterator[None]:
     def subset(font: Font, to_unicode: dict, hinting: bool) -> None:
         if not to_unicode:
             return original(font, to_unicode, hinting)
-        key = hashlib.sha256(repr((stamp, hashlib.sha256(font.file_content).hexdigest(), font.index,
+        key = hashlib.sha256(repr((stamp, font_digest(font.file_content), font.index,
                                    sorted(to_unicode), bool(hinting), bool(font.missing))).encode()).hexdigest()
         data = store.load(key)
         if data is not None:
