@@ -2,9 +2,12 @@
 
 The white paper is repeated (each copy's chapters renumbered, so parts stay distinct) and each copy
 gets the edition's reviewed notes again, targeting the same paragraphs by number. Prints, for each
-size: bytes of text, notes, pages, wall time and peak memory of the build process.
+size: bytes of text, notes, pages, the median wall time and the highest peak memory of the build
+process over the rounds. Each round builds every size, in reverse order every other round, and each
+size's ratio to ×1 is given as the median of the rounds' ratios (the machine's speed drifts between
+rounds) and as the ratio of the medians.
 
-    .venv/bin/python bench/bench_scale.py [--sizes 1,2,5,10] [--formats pdf,epub,html]
+    .venv/bin/python bench/bench_scale.py [--sizes 1,2,5,10] [--formats pdf,epub,html] [--runs 3]
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, build_cmd, run, stamp
+from common import ROOT, build_cmd, median, paired_ratio, run, stamp
 
 ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X"]
 
@@ -81,26 +84,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="1,2,5,10")
     ap.add_argument("--formats", default="pdf,epub,html")
+    ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
-    rows = []
+    sizes = [int(s) for s in args.sizes.split(",")]
+    secs: dict[int, list[float]] = {t: [] for t in sizes}
+    peaks: dict[int, list[float]] = {t: [] for t in sizes}
     with tempfile.TemporaryDirectory() as tmp:
-        for times in (int(s) for s in args.sizes.split(",")):
-            ed = Path(tmp) / f"x{times}"
-            size, notes = make_edition(times, ed)
-            stamp(f"×{times}: {size:,} bytes, {notes} notes")
-            secs, mb = run(build_cmd(str(ed), "--format", args.formats, "--out", str(ed / "out")))
+        made = {t: make_edition(t, Path(tmp) / f"x{t}") for t in sizes}
+        for r in range(args.runs):
+            for times in sizes if r % 2 == 0 else list(reversed(sizes)):
+                ed = Path(tmp) / f"x{times}"
+                stamp(f"round {r + 1}/{args.runs}: ×{times} ({made[times][0]:,} bytes, {made[times][1]} notes)")
+                wall, mb = run(build_cmd(str(ed), "--format", args.formats, "--out", str(ed / "out")))
+                secs[times].append(wall)
+                peaks[times].append(mb)
+        for times in sizes:
             pages = "-"
-            pdf = next((ed / "out").glob("*.pdf"), None)
+            pdf = next((Path(tmp) / f"x{times}" / "out").glob("*.pdf"), None)
             if pdf:
                 from pypdf import PdfReader
 
                 pages = str(len(PdfReader(pdf).pages))
-            rows.append((times, size, notes, pages, secs, mb))
+            size, notes = made[times]
             print(f"×{times:<3} text {size / 1e6:5.2f} MB  notes {notes:5d}  pages {pages:>5}  "
-                  f"time {secs:7.1f} s  peak {mb:7.0f} MB", flush=True)
-    base = rows[0][4]
-    for times, _, _, _, secs, _ in rows[1:]:
-        print(f"×{times}: {secs / base:.2f}× the ×1 time (target for ×10: ≤ 11×)")
+                  f"time {median(secs[times]):7.1f} s (median of {args.runs})  peak {max(peaks[times]):7.0f} MB",
+                  flush=True)
+    first = sizes[0]
+    for times in sizes[1:]:
+        print(f"×{times}: {paired_ratio(secs[times], secs[first]):.2f}× the ×{first} time (median of the rounds' "
+              f"ratios; {median(secs[times]) / median(secs[first]):.2f}× of the medians; target for ×10: ≤ 11×)")
 
 
 if __name__ == "__main__":
