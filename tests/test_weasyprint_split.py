@@ -343,6 +343,20 @@ def test_damaged_or_hostile_files_are_misses(tmp_path, monkeypatch):
     assert pdf == sequential(page)
 
 
+@pytest.mark.parametrize("shape", [(b"q Q", {}, {}, None), (b"q Q", {1: [(1, 2)]}, {}, None, {}), {"a": 1}])
+def test_kept_pages_of_another_shape_are_painted_afresh(tmp_path, monkeypatch, shape):
+    """A painted page whose file is sound but holds another shape than a kept page's (an older
+    format, or planted) is painted, not an error."""
+    page = book()
+    first, _ = painted_with_memory(page, tmp_path, monkeypatch)
+    memory = weasyprint_memory.Memory(tmp_path, "tool")
+    for f in tmp_path.glob("*.pickle"):
+        if not f.stem.startswith("deflate-"):
+            memory.store({f.stem: __import__("pickle").dumps(shape)})
+    pdf, remembered = painted_with_memory(page, tmp_path, monkeypatch)
+    assert remembered == 0 and pdf == first == sequential(page)
+
+
 def test_only_the_newest_segments_are_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(weasyprint_memory, "KEEP_BYTES", 1)
     memory = weasyprint_memory.Memory(tmp_path, "tool")

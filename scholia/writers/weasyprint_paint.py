@@ -324,6 +324,18 @@ def _meet_fonts(page: Page, stream, missing: list[int], firsts: dict[int, int]) 
     return True
 
 
+def _well_formed(entry: object) -> bool:
+    """Whether a kept page read from a file has the shape ``_recorded`` gives one (a file of
+    another shape is painted afresh, not an error)."""
+    if not (isinstance(entry, tuple) and len(entry) == 5):
+        return False
+    ops, table, states, deflated, firsts = entry
+    return (isinstance(ops, bytes) and isinstance(table, dict) and isinstance(states, dict)
+            and isinstance(deflated, bytes | None) and isinstance(firsts, dict)
+            and all(isinstance(used, list) and all(isinstance(u, tuple) and len(u) == 3 for u in used)
+                    for used in table.values()))
+
+
 def _replay(entry: tuple, stream, done: dict, page: Page) -> bool:
     """Add a kept page's painting to ``stream``, if it is exactly what painting it would add: every
     font it uses is met already (fonts are numbered in order of use) or met on this page first, as
@@ -383,9 +395,11 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
                 keys[i] = paint_key(page, partial[i], store.stamp, scale, options)
                 if data := store.load(keys[i]):
                     try:
-                        kept[i] = weasyprint_memory.loads(data, None, {})
+                        entry = weasyprint_memory.loads(data, None, {})
                     except Exception:  # noqa: BLE001 - a damaged or foreign file is painted afresh
-                        pass
+                        continue
+                    if _well_formed(entry):
+                        kept[i] = entry
     todo = [i for i in range(n) if i not in kept]
     meeting = None
     if not (len(todo) < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms")

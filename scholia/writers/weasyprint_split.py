@@ -272,6 +272,8 @@ class _Plan:
                                               trusted=k not in self.kept)
         except Exception:  # noqa: BLE001 - a damaged or foreign pickle is laid out afresh
             return None
+        if k in self.kept and not _well_formed(payload):
+            return None  # a sound file of another shape (an older format, or planted): laid out afresh
         if k in self.kept and self.get_image is not None and not self.fixed:
             self.unfinished.extend(reversed(payload[0]))
         return payload
@@ -296,6 +298,17 @@ class _Plan:
 
 
 _box_backgrounds = wbackground.layout_box_backgrounds
+
+
+def _well_formed(payload: object) -> bool:
+    """Whether a kept segment read from a file has the shape ``_kept`` gives one: its pages, the
+    page-maker entries of their starts and of its end, and the footnotes it took."""
+    if not (isinstance(payload, tuple) and len(payload) == 3):
+        return False
+    pages, entries, consumed = payload
+    return (isinstance(pages, list) and bool(pages) and all(isinstance(p, boxes.PageBox) for p in pages)
+            and isinstance(entries, list) and len(entries) == len(pages) + 1
+            and all(isinstance(e, tuple) and len(e) == 4 for e in entries) and isinstance(consumed, list))
 
 
 def _running(context) -> bool:
