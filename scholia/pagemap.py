@@ -10,6 +10,7 @@ page's position in the document.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,10 +97,19 @@ class _Cursor:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.places = [i for i, ch in enumerate(text) if not ch.isspace()]  # of each non-space character
+        self.compact = "".join(text[i] for i in self.places)
 
     def feed(self, chunk: str) -> int | None:
         """Consume a box's text; return the offset in the block of its first character, or None
         when the box has no characters of the block (white space only)."""
+        letters = "".join(chunk.split())
+        if not letters:
+            return None
+        at = bisect.bisect_left(self.places, self.pos)
+        if self.compact.startswith(letters, at):  # the usual case: the box's characters, in order
+            self.pos = self.places[at + len(letters) - 1] + 1
+            return self.places[at]
         text, first = self.text, None
         for ch in chunk:
             if ch.isspace():

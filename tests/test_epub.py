@@ -249,3 +249,20 @@ def test_metadata_and_container(built: dict[str, object]) -> None:
 
 def test_two_builds_are_byte_identical(built: dict[str, object]) -> None:
     assert Path(built["epub"]).read_bytes() == Path(built["again"]).read_bytes()
+
+
+def test_page_map_cursor_follows_the_laid_out_text() -> None:
+    """The cursor that finds where each print page begins in a block: a box's characters in order
+    (the usual case), a hyphen the layout added at a line break, a box whose case the style changed,
+    and white space the layout dropped or added."""
+    from scholia.pagemap import _Cursor
+
+    text = "Spanning five millennia,  our great civilization\nhas seen all the ethnic groups."
+    cursor = _Cursor(text)
+    assert cursor.feed("Spanning five") == 0
+    assert cursor.feed(" ") is None
+    assert cursor.feed("millennia, our great civi\u2010") == text.index("millennia")
+    assert cursor.feed("lization has") == text.index("lization")
+    assert cursor.feed("SEEN ALL") == text.index("seen")  # text-transform: uppercase
+    assert cursor.feed("the  ethnic groups.") == text.index("the ethnic")
+    assert cursor.pos == len(text)
