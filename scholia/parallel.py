@@ -224,6 +224,12 @@ class Meeting:
             return self.passing(k)
         return os.pread(self.file.fileno(), length, offset), flag
 
+    def over(self) -> bool:
+        """Whether the child has ended (so its core is free), as far as its notices say now."""
+        if not self.ended and self.notices >= 0:
+            self._read(wait=False)
+        return self.ended
+
     def passing(self, k: int) -> tuple[None, bool]:
         """Tell the child that this process does item ``k`` itself."""
         try:

@@ -513,7 +513,7 @@ def write(rendered: Rendered, ctx: Context, painted: Callable[[], None] = lambda
     """The PDF of ``ctx.options.profile``. Page labels, and for a PDF/A or PDF/UA profile the XMP
     metadata and the attached sources, are written by WeasyPrint's finisher hook, in the same pass
     (no second writer that could change the header, the IDs or the output intent). ``painted`` is
-    called once every page is painted: from there on the writer uses one core."""
+    called once the writer uses one core (the painting child has ended, or every page is painted)."""
     out = pdf_output(ctx, ctx.options.profile)
     lay = output_layout(rendered, ctx)
     prov = ctx.shared.get("provenance")

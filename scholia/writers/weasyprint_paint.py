@@ -378,7 +378,8 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
     that process has painted when it fits (``_replay``), and paints any other itself. Tagged PDFs,
     forms, documents with fewer than ``MIN_PAINT_PAGES`` pages to paint and processes that have
     needed more than ``MAX_PAINT_FORK_MB`` are painted in one process. ``painted`` is called once
-    the last page is painted: what ``write_pdf`` does after that runs on one core.
+    from there on ``write_pdf`` uses one core: when the child has ended (this process has then
+    mostly pages to take from it or from an earlier build), or at the last page.
 
     ``memory`` is ``(weasyprint_memory.Memory, partial keys)``, a partial key for each page whose
     layout the memory can name (see ``weasyprint_split.render``): such pages are taken from an
@@ -409,6 +410,7 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
     original = Page.paint
     keep: dict[str, bytes] = {}
     met: list = []
+    said: list = []  # whether ``painted`` was called
 
     def paint(page, stream, scale=1):
         index = pages.get(id(page), -1)
@@ -428,9 +430,12 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
             if index in keys and _numbered(stream) == numbered and \
                     (entry := _recorded(stream, begin, done, page, met)):
                 keep[keys[index]] = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
-        if index == n - 1:
-            if meeting is not None:
-                meeting.close()
+        if index == n - 1 and meeting is not None:
+            meeting.close()
+        # The rest runs on one core: the other is free once the child has ended (what is left to
+        # do here is mostly taking pages it or an earlier build painted), or at the last page.
+        if not said and (index == n - 1 or meeting is not None and meeting.over()):
+            said.append(True)
             painted()
 
     last.update(painted=0, compressed=0, remembered=0, inflated=0)
