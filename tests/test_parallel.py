@@ -105,6 +105,27 @@ def test_meeting_takes_the_childs_items_and_works_while_it_waits(monkeypatch):
     assert steps == [0, 1, 2]  # each step once, while waiting for an item the child was making
 
 
+def test_meeting_tells_when_the_child_has_ended(monkeypatch):
+    """``over()``: the child's core is free once it has ended (the PDF writer then forks the EPUB's
+    process), and not before."""
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+
+    def child(meeting: parallel.Meeting) -> None:
+        for k in meeting.mine([0, 1]):
+            time.sleep(0.3)
+            meeting.ship(k, b"x")
+
+    meeting = parallel.Meeting.start(child)
+    assert meeting is not None
+    assert not meeting.over()  # still making item 1
+    assert meeting.take(0)[0] is None  # this process does item 0 (the child is on item 1, then stops)
+    deadline = time.monotonic() + 10
+    while not meeting.over() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert meeting.over()
+    meeting.close()
+
+
 def test_a_forked_processs_stages_count_from_the_builds_start(capfd):
     """Stages recorded by ``build.in_child`` (a forked reader or writer) come back as times, and
     their progress lines count from the build's start, like this process's."""
