@@ -84,6 +84,7 @@ def _deflated(stream: pydyf.Stream) -> tuple[bytes, bytes] | None:
 
 
 KEPT_DEFLATE_BYTES = 64 * 1024  # streams this long (font files) are compressed once across builds
+_PER_WRITE = ("/ObjStm", "/XRef")  # pydyf's streams of this PDF's own objects: never the same twice
 
 
 def _deflate_key(raw: bytes) -> str:
@@ -96,19 +97,24 @@ def _compressed_beforehand(done: dict[bytes, bytes], store=None, keep: dict | No
     that key's value instead of compressing them again (``Stream.data`` as pydyf 0.13 has it).
     With a ``store`` (``cache.Store``), a stream of ``KEPT_DEFLATE_BYTES`` or more (a font file,
     compressed at level 9 in ~20 ms for the CJK face's subset) is taken compressed from an earlier
-    build when it decompresses to exactly its bytes, and put in ``keep`` for later builds if not."""
+    build when it decompresses to exactly its bytes; one compressed here is put in ``keep`` for
+    later builds, but for pydyf's object and cross-reference streams, which change with every PDF."""
     written: dict[bytes, bytes] = {}
 
-    def kept(raw: bytes) -> bytes | None:
-        if store is None or len(raw) < KEPT_DEFLATE_BYTES:
-            return None
-        deflated = store.load(_deflate_key(raw))
+    def compressed(raw: bytes, kind: object) -> bytes:
+        if store is None or len(raw) < KEPT_DEFLATE_BYTES or kind in _PER_WRITE:
+            return _deflate(raw)
+        key = _deflate_key(raw)
+        deflated = store.load(key)
         try:
-            if deflated is None or zlib.decompress(deflated) != raw:
-                return None
+            if deflated is not None and zlib.decompress(deflated) == raw:
+                last["inflated"] += 1
+                return deflated
         except zlib.error:
-            return None
-        last["inflated"] += 1
+            pass
+        deflated = _deflate(raw)
+        if keep is not None:
+            keep[key] = deflated
         return deflated
 
     def data(self):
@@ -121,9 +127,7 @@ def _compressed_beforehand(done: dict[bytes, bytes], store=None, keep: dict | No
             if deflated is None:  # kept: pydyf asks for some streams' data twice (fonts)
                 deflated = written.get(stream)
                 if deflated is None:
-                    deflated = written[stream] = kept(stream) or _deflate(stream)
-                    if keep is not None and store is not None and len(stream) >= KEPT_DEFLATE_BYTES:
-                        keep.setdefault(_deflate_key(stream), deflated)
+                    deflated = written[stream] = compressed(stream, self.extra.get("Type"))
             stream = deflated
         extra["Length"] = len(stream)
         return b"\n".join((extra.data, b"stream", stream, b"endstream"))
