@@ -36,45 +36,11 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "_", name).lower()
-
-
-def _installed() -> dict[str, str]:
-    """Each package installed as a wheel on ``sys.path`` (the first one found, as imports find it):
-    its version, read from its ``.dist-info`` folder's name (``name-version.dist-info``), which
-    takes a few milliseconds where reading each package's metadata took ~25."""
-    found: dict[str, str] = {}
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for name in names:
-            stem = name.removesuffix(".dist-info")
-            if stem != name and stem.count("-") == 1:
-                dist, version = stem.split("-")
-                found.setdefault(_norm(dist), version)
-    return found
-
-
 @functools.cache
 def versions() -> dict[str, str]:
     """The versions of Python and of the libraries that shape the output (they cannot change under a
     running build)."""
-    out = {"python": sys.version}
-    installed = _installed()
-    for name in LIBRARIES:
-        version = installed.get(_norm(name))
-        if version is None:
-            import importlib.metadata  # 20-40 ms to import: only for what is not a wheel
-
-            try:
-                version = importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                version = "-"
-        out[name] = version
-    return out
+    return {"python": sys.version, **{name: provenance.installed_version(name) or "-" for name in LIBRARIES}}
 
 
 def _font_stamp() -> list[tuple[str, int, int]]:
