@@ -224,29 +224,29 @@ def font_records() -> tuple[dict[str, object], ...]:
 
 @cache
 def _font_records() -> tuple[dict[str, object], ...]:
+    records = [{"file": face.path.name, "family": face.family, "package": face.package,
+                "sha256": _face_digests()[path][1]} for path, face in _faces().items()]
+    return tuple(sorted(records, key=lambda r: (str(r["family"]), str(r["file"]))))
+
+
+def _faces() -> dict[Path, object]:
+    """Each font file the print writer may embed, with the first face that names it."""
     from . import fonts
 
-    digests = _face_digests()
-    seen: dict[Path, dict[str, object]] = {}
+    found: dict[Path, object] = {}
     for stack in fonts.stacks().values():
         for face in stack.faces:
-            if face.path not in seen:
-                seen[face.path] = {"file": face.path.name, "family": face.family, "package": face.package,
-                                   "sha256": digests[face.path][1]}
-    return tuple(sorted(seen.values(), key=lambda r: (str(r["family"]), str(r["file"]))))
+            found.setdefault(face.path, face)
+    return found
 
 
 @cache
 def _face_digests() -> dict[Path, tuple[tuple[int, int], str]]:
     """Each font file the print writer may embed: its size and modification time, and its SHA-256."""
-    from . import fonts
-
     out = {}
-    for stack in fonts.stacks().values():
-        for face in stack.faces:
-            if face.path not in out:
-                st = face.path.stat()
-                out[face.path] = ((st.st_size, st.st_mtime_ns), sha256_file(face.path))
+    for path in _faces():
+        st = path.stat()
+        out[path] = ((st.st_size, st.st_mtime_ns), sha256_file(path))
     return out
 
 
