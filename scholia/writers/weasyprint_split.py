@@ -76,7 +76,7 @@ def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.
     bounds = boundaries(root, html)
     walks = _walks(root, context, html, bounds, memory) if memory is not None else [None] * len(bounds)
     kept = {k: data for k, w in enumerate(walks) if w is not None and (data := memory.load(w.key)) is not None}
-    plan = _Plan(bounds, walks, kept, memory, lambda: _registry(root, context, html))
+    plan = _Plan(bounds, walks, kept, memory, lambda: _registry(root, context, html), context.get_image_from_uri)
     split = split and parallel.can_fork()
     theirs = [k for k in range(len(bounds)) if k not in kept] if split and _long(html) else []
     with weasyprint_memo.remembered():
@@ -219,12 +219,12 @@ class _Plan:
     kept: dict[int, bytes]  # segment → pickle from an earlier build
     memory: weasyprint_memory.Memory | None
     registry: Callable[[], dict[int, object]]
+    get_image: Callable  # the layout context's get_image_from_uri
     meeting: parallel.Meeting | None = None  # the child laying out segments from the last one down
     shipped: dict[str, bytes] = field(default_factory=dict)  # the child's segments to keep: key → pickle
     storing: parallel.Job | None = None
     page_keys: dict[int, str] = field(default_factory=dict)  # id of a page → its segment's key, its place
     unpickled: dict[int, tuple | None] = field(default_factory=dict)  # kept segments unpickled beforehand
-    get_image: Callable | None = None  # the layout context's get_image_from_uri
     unfinished: list = field(default_factory=list)  # kept pages whose backgrounds are not laid out yet
     finished: dict[int, boxes.Box] = field(default_factory=dict)  # id → box with backgrounds laid out
 
@@ -274,7 +274,7 @@ class _Plan:
             return None
         if k in self.kept and not _well_formed(payload):
             return None  # a sound file of another shape (an older format, or planted): laid out afresh
-        if k in self.kept and self.get_image is not None and not self.fixed:
+        if k in self.kept and not self.fixed:
             self.unfinished.extend(reversed(payload[0]))
         return payload
 
@@ -465,7 +465,6 @@ def _layout(html, root, context, plan: _Plan, theirs: list[int], split: bool) ->
     original = wlayout.make_all_pages
     first = True
     finish = _Finish(context, plan, split)
-    plan.get_image = context.get_image_from_uri
 
     def make_all_pages(context, root_box, html, pages):
         nonlocal first
