@@ -523,14 +523,15 @@ _FINISHED = ("background", *_RADII, "border_image", "mask_border_image")  # what
 _UNSET = "\0unset"  # an attribute the backgrounds step left alone
 
 
-def _finished_boxes(box: boxes.Box) -> Iterator[boxes.Box]:
-    """The boxes ``layout_backgrounds`` sets attributes on, but margin boxes, in its order (a
-    positioned box's placeholder passes them on to the box)."""
+def _finished_boxes(box: boxes.Box, before: dict[int, boxes.Box]) -> Iterator[boxes.Box]:
+    """The boxes ``layout_backgrounds`` sets attributes on, in its order (a positioned box's
+    placeholder passes them on to the box), but margin boxes and the boxes under those of
+    ``before`` (``_Plan.finished``: done before the fork, in both processes alike)."""
     if isinstance(box, AbsolutePlaceholder):
         box = box._box
     for child in box.all_children():
-        if not isinstance(child, boxes.MarginBox):
-            yield from _finished_boxes(child)
+        if not isinstance(child, boxes.MarginBox) and before.get(id(child)) is not child:
+            yield from _finished_boxes(child, before)
     yield box
 
 
@@ -572,7 +573,8 @@ class _Finish:
             margins = list(self.make(context, page, context.page_maker[i + 1][3]))
             page.children = (root, *(a for a in (footnote_area, note_area) if a.children), *margins)
             self.backgrounds(page, context.get_image_from_uri)
-            done = [tuple(b.__dict__.get(a, _UNSET) for a in _FINISHED) for b in _finished_boxes(page)]
+            done = [tuple(b.__dict__.get(a, _UNSET) for a in _FINISHED)
+                    for b in _finished_boxes(page, self.plan.finished)]
             meeting.ship(i, weasyprint_memory.dumps((margins, done, page.canvas_background), self.plan.reg,
                                                     None, DISPATCH)[0])
 
@@ -595,7 +597,7 @@ class _Finish:
             self.backgrounds(page, get_image_from_uri)
         else:
             done, canvas = taken
-            for box, values in zip(_finished_boxes(page), done, strict=True):
+            for box, values in zip(_finished_boxes(page, self.plan.finished), done, strict=True):
                 for name, value in zip(_FINISHED, values, strict=True):
                     if not (isinstance(value, str) and value == _UNSET):
                         setattr(box, name, value)
