@@ -165,6 +165,92 @@ def test_notes_whose_layout_is_not_only_their_own_are_laid_out_each_time(note):
     assert remembered == plain
 
 
+# What split_first_line may meet besides the book's style: spacing, tabs, decorations, variants, wrapping.
+TEXT_STYLE = """
+.c1 p:nth-child(2) { letter-spacing: 0.3pt; word-spacing: 1pt; text-decoration: underline; }
+.c1 p:nth-child(3) { font-variant: small-caps; font-feature-settings: "onum"; overflow-wrap: anywhere; }
+.c1 p:nth-child(4) { white-space: pre-wrap; tab-size: 3; font-style: italic; font-weight: bold; }
+.c1 p:nth-child(5) { hyphenate-limit-chars: 6 3 2; hyphenate-character: "~"; word-break: break-all; }
+"""
+
+
+def test_the_line_break_key_covers_every_style_property_line_breaking_reads(monkeypatch):
+    """``weasyprint_memo.TEXT_PROPERTIES`` keys line breaks kept across builds: record which style
+    properties ``split_first_line`` reads on a book that sets many of them."""
+    from weasyprint import css
+    from weasyprint.layout import inline
+
+    read: set[str] = set()
+    depth = [0]
+
+    def getitem(style, key):
+        if depth[0]:
+            read.add(key)
+        return dict.__getitem__(style, key)
+
+    original = inline.split_first_line
+
+    def split_first_line(*args, **kwargs):
+        depth[0] += 1
+        try:
+            return original(*args, **kwargs)
+        finally:
+            depth[0] -= 1
+
+    for cls in (css.ComputedStyle, css.AnonymousStyle):
+        monkeypatch.setattr(cls, "__getitem__", getitem, raising=False)
+    monkeypatch.setattr(inline, "split_first_line", split_first_line)
+    page = book(chapters=2, extra_style=TEXT_STYLE).replace("<section class='chapter' id='c1'>",
+                                                             "<section class='chapter c1' id='c1'>")
+    page = page.replace("<p id='p1-2'>", "<p id='p1-2'>\tTabbed\tcolumns ")  # the pre-wrap paragraph
+    weasyprint.HTML(string=page).render()
+    assert "letter_spacing" in read and "hyphens" in read  # the recording works
+    assert {k for k in read if not k.startswith("__")} <= set(weasyprint_memo.TEXT_PROPERTIES)
+
+
+def test_line_breaks_kept_by_an_earlier_build_give_the_same_pdf(tmp_path, monkeypatch):
+    """A chapter laid out again takes the line breaks of its unchanged paragraphs from the files the
+    first build kept (``weasyprint_memo.Lines``), in this process and in the child alike."""
+    page = book(extra_style=TEXT_STYLE).replace("<section class='chapter' id='c1'>",
+                                                "<section class='chapter c1' id='c1'>")
+    memory = weasyprint_memory.Memory(tmp_path, "tool")
+    weasyprint_split.render(weasyprint.HTML(string=page), split=False, memory=memory).write_pdf()
+    assert weasyprint_split.last["lines"] == 0 and len(list((tmp_path / "lines").glob("*.pickle"))) == 7
+    for chapter in (1, 2):
+        edited = page.replace(f"Note {chapter}.3: ", f"Note {chapter}.3, edited at length to take more room: ")
+        pdf = weasyprint_split.render(weasyprint.HTML(string=edited), split=False, memory=memory).write_pdf()
+        assert weasyprint_split.last["lines"] > 100  # the chapter's other lines
+        assert pdf == sequential(edited)
+    pdf, _ = remember(page.replace("Note 3.3: ", "Note 3.3, edited: "), tmp_path, monkeypatch)  # on two processes
+    assert pdf == sequential(page.replace("Note 3.3: ", "Note 3.3, edited: "))
+
+
+@pytest.mark.parametrize("kept", ["hostile", "wrong shape", "damaged"])
+def test_kept_line_breaks_that_are_not_sound_are_misses(tmp_path, monkeypatch, kept):
+    import pickle
+
+    page = book()
+    memory = weasyprint_memory.Memory(tmp_path, "tool")
+    weasyprint_split.render(weasyprint.HTML(string=page), split=False, memory=memory)
+
+    class Hostile:
+        def __reduce__(self):
+            return (__import__("os").system, ("touch " + str(tmp_path / "pwned"),))
+
+    for f in (tmp_path / "lines").glob("*.pickle"):
+        found = pickle.loads(memory.lines.load(f.stem))  # noqa: S301 - written by the build above
+        if kept == "hostile":
+            memory.lines.store({f.stem: pickle.dumps({k: Hostile() for k in found})})
+        elif kept == "wrong shape":  # our own classes, but not a line break's result
+            memory.lines.store({f.stem: pickle.dumps({k: (v[0], "7", None, 1.0, 2.0, 3.0) for k, v in found.items()})})
+        else:
+            f.write_bytes(f.read_bytes()[:-10] + b"0123456789")
+    edited = page.replace("Note 2.3: ", "Note 2.3, edited: ")
+    pdf = weasyprint_split.render(weasyprint.HTML(string=edited), split=False, memory=memory).write_pdf()
+    assert weasyprint_split.last["lines"] == 0 and not (tmp_path / "pwned").exists()
+    assert pdf == sequential(edited)
+
+
 def test_without_a_second_process_the_layout_is_made_here(monkeypatch):
     def no_fork():
         raise OSError(11, "Resource temporarily unavailable")

@@ -18,31 +18,105 @@ Two calls repeat themselves, and both depend only on what they are given:
   a float could reach, or whose text WeasyPrint may rewrite between passes (page-based or target
   counters) are laid out by WeasyPrint each time.
 
+The line breaks may also come from earlier builds (``Lines``): a result kept under the text, the
+values of every style property that finding a break reads (``TEXT_PROPERTIES``), the width and the
+flags is the one Pango gives for them, whichever element the style belongs to. The layout keeps
+them by stretch of the document (``weasyprint_split``), so an edited chapter is laid out again with
+the line breaks of its unchanged paragraphs already found.
+
 Tested by the PDFs being byte-identical with and without.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest import mock
 
+from weasyprint.css.properties import INHERITED
 from weasyprint.formatting_structure import boxes
 from weasyprint.layout import LayoutContext, block, inline
+from weasyprint.text.line_break import Layout
+
+# Every style property that ``split_first_line`` reads, with what it calls (Pango's font description
+# and features, hyphenation, spacing, tabs), in WeasyPrint 70 (``tests`` record them); the font
+# configuration comes from the style sheets and font files, which the key's prefix covers.
+TEXT_PROPERTIES = (
+    "direction", "font_family", "font_feature_settings", "font_kerning", "font_language_override", "font_size",
+    "font_stretch", "font_style", "font_variant_alternates", "font_variant_caps", "font_variant_east_asian",
+    "font_variant_ligatures", "font_variant_numeric", "font_variant_position", "font_variation_settings",
+    "font_weight", "hyphenate_character", "hyphenate_limit_chars", "hyphenate_limit_zone", "hyphens", "lang",
+    "letter_spacing", "overflow_wrap", "tab_size", "text_decoration_line", "white_space", "word_break",
+    "word_spacing")
+_TEXT_INDEX = {p: i for i, p in enumerate(TEXT_PROPERTIES)}
+_TEXT_SET = frozenset(TEXT_PROPERTIES)
+_NOT_INHERITED = _TEXT_SET - INHERITED
+
+
+class Lines:
+    """Line breaks from earlier builds (``known``), and those found or used since ``record`` began,
+    under keys that hold for any build with the same ``prefix`` (style sheets, fonts, tool)."""
+
+    def __init__(self, prefix: bytes) -> None:
+        self.prefix = prefix  # a SHA-256 digest: BLAKE2b's key
+        self.known: dict[bytes, tuple] = {}
+        self.record: dict[bytes, tuple] = {}
+        self._styles: dict[int, tuple[object, tuple[tuple[str, ...], str]]] = {}
+
+    def key(self, text: str, style, *args: object) -> bytes:
+        """The key of a call, ``args`` being its width and flags."""
+        return hashlib.blake2b(f"{text}\0{self._text_style(style)[1]}\0{args!r}".encode(), digest_size=16,
+                               key=self.prefix).digest()
+
+    def _text_style(self, style) -> tuple[tuple[str, ...], str]:
+        """The values of ``style``'s ``TEXT_PROPERTIES``, as text, each alone and joined. An inherited
+        property that the style neither declares nor holds yet is its parent's value (as WeasyPrint
+        computes it), taken from the parent's entry instead of computed: computing them all cost
+        ~0.1 ms a style."""
+        kept = self._styles.get(id(style))
+        if kept is not None and kept[0] is style:
+            return kept[1]
+        parent = style.parent_style
+        if parent is None:
+            values = [repr(style[p]) for p in TEXT_PROPERTIES]
+        else:
+            values = list(self._text_style(parent)[0])
+            own = (style.keys() | getattr(style, "cascaded", {}).keys()) & _TEXT_SET | _NOT_INHERITED
+            for p in own:
+                values[_TEXT_INDEX[p]] = repr(style[p])
+        entry = (tuple(values), "\0".join(values))
+        self._styles[id(style)] = (style, entry)
+        return entry
+
+    def add(self, found: object) -> None:
+        """Add kept line breaks (a ``dict`` read from a file, checked here) to ``known``."""
+        if isinstance(found, dict):
+            self.known.update((k, v) for k, v in found.items() if isinstance(k, bytes) and _result(v))
+
+
+def _result(value: object) -> bool:
+    """Whether ``value`` has the shape of ``split_first_line``'s result, its Pango layout put away."""
+    return (isinstance(value, tuple) and len(value) == 6 and type(value[0]) is Layout
+            and not hasattr(value[0], "layout") and isinstance(value[1], int)
+            and (value[2] is None or isinstance(value[2], int))
+            and all(isinstance(v, (int, float)) for v in value[3:]))
 
 
 @contextmanager
-def remembered() -> Iterator[dict[str, int]]:
-    """Memoise within the block; yields counts of calls and hits of each memo."""
-    counts = {"calls": 0, "hits": 0, "note_calls": 0, "note_hits": 0, "drawn_calls": 0, "drawn_hits": 0}
-    with _line_breaks(counts), _measured_notes(counts):
+def remembered(lines: Lines | None = None) -> Iterator[dict[str, int]]:
+    """Memoise within the block (line breaks also across builds, with ``lines``); yields counts of
+    calls and hits of each memo."""
+    counts = {"calls": 0, "hits": 0, "kept_hits": 0, "note_calls": 0, "note_hits": 0, "drawn_calls": 0,
+              "drawn_hits": 0}
+    with _line_breaks(counts, lines), _measured_notes(counts):
         yield counts
 
 
 @contextmanager
-def _line_breaks(counts: dict[str, int]) -> Iterator[None]:
+def _line_breaks(counts: dict[str, int], lines: Lines | None) -> Iterator[None]:
     original = inline.split_first_line
-    cache: dict[tuple, tuple[object, tuple]] = {}
+    cache: dict[tuple, tuple[object, tuple, bytes | None]] = {}
 
     def split_first_line(text, style, context, max_width, justification_spacing, is_line_start=True,
                          minimum=False):
@@ -51,9 +125,20 @@ def _line_breaks(counts: dict[str, int]) -> Iterator[None]:
         hit = cache.get(key)
         if hit is not None and hit[0] is style:
             counts["hits"] += 1
+            if hit[2] is not None:
+                lines.record[hit[2]] = hit[1]
             return hit[1]
-        result = original(text, style, context, max_width, justification_spacing, is_line_start, minimum)
-        cache[key] = (style, result)
+        kept = result = None
+        if lines is not None:
+            kept = lines.key(text, style, max_width, justification_spacing, is_line_start, minimum)
+            result = lines.known.get(kept)
+            if result is not None:
+                counts["kept_hits"] += 1
+        if result is None:
+            result = original(text, style, context, max_width, justification_spacing, is_line_start, minimum)
+        cache[key] = (style, result, kept)
+        if kept is not None:
+            lines.record[kept] = result
         return result
 
     with mock.patch.object(inline, "split_first_line", split_first_line):

@@ -41,6 +41,7 @@ from weasyprint.formatting_structure import boxes
 from .. import cache
 
 KEEP_BYTES = 128 * 2**20  # the most recently used segment files are kept up to this size
+LINES_BYTES = 32 * 2**20  # and the most recently used line-break files up to this size
 
 
 @dataclass
@@ -140,11 +141,13 @@ def prefix(stamp: str, html) -> bytes | None:
 
 
 class Memory(cache.Store):
-    """The folder of kept segments and painted pages, and the stamp their keys begin with."""
+    """The folder of kept segments and painted pages, and the stamp their keys begin with; in its
+    ``lines`` folder, the line breaks found in each stretch of the document (``weasyprint_memo``)."""
 
     def __init__(self, folder: Path, stamp: str) -> None:
         super().__init__(folder, KEEP_BYTES)
         self.stamp = stamp
+        self.lines = cache.Store(folder / "lines", LINES_BYTES)
 
 
 # ---------- pickling with references to the objects made before layout ----------

@@ -63,8 +63,9 @@ from . import weasyprint_memo, weasyprint_memory
 MIN_CHARS = 40_000  # below this much text a second process costs more than it saves
 SIDES = {"right": True, "left": False}
 # Of the last render, for tests and benchmarks: pages laid out by the child, pages taken from earlier
-# builds, segments kept for later builds, pages whose margin boxes and backgrounds another process made.
-last = {"joined": 0, "remembered": 0, "stored": 0, "finished": 0}
+# builds, segments kept for later builds, pages whose margin boxes and backgrounds another process made,
+# line breaks this process took from earlier builds.
+last = {"joined": 0, "remembered": 0, "stored": 0, "finished": 0, "lines": 0}
 
 
 def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.Memory | None = None
@@ -72,15 +73,23 @@ def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.
     """``html.render()``; with ``split`` and a second core, on two processes; with ``memory``, taking
     the pages of unchanged chapters from earlier builds and keeping those laid out now."""
     options, context, root = prepare(html)
-    last.update(joined=0, remembered=0, stored=0, finished=0)
+    last.update(joined=0, remembered=0, stored=0, finished=0, lines=0)
     bounds = boundaries(root, html)
-    walks = _walks(root, context, html, bounds, memory) if memory is not None else [None] * len(bounds)
+    prefix = weasyprint_memory.prefix(memory.stamp, html) if memory is not None else None
+    walks = _walks(root, context, html, bounds, prefix) if prefix is not None else [None] * len(bounds)
     kept = {k: data for k, w in enumerate(walks) if w is not None and (data := memory.load(w.key)) is not None}
-    plan = _Plan(bounds, walks, kept, memory, lambda: _registry(root, context, html), context.get_image_from_uri)
+    lines = _Lines(memory.lines, prefix, bounds) if prefix is not None else None
+    plan = _Plan(bounds, walks, kept, memory, lambda: _registry(root, context, html), context.get_image_from_uri,
+                 lines)
     split = split and parallel.can_fork()
     theirs = [k for k in range(len(bounds)) if k not in kept] if split and _long(html) else []
-    with weasyprint_memo.remembered():
+    with weasyprint_memo.remembered(lines.memo if lines is not None else None) as counts:
+        if lines is not None:
+            lines.begin(None)
         pages = list(_layout(html, root, context, plan, theirs, split))
+        if lines is not None:
+            lines.keep([lines.rest])
+    last["lines"] = counts["kept_hits"]
     doc = Document([Page(p) for p in pages], DocumentMetadata(**get_html_metadata(html)), html.url_fetcher,
                    context.font_config, {}, options["output_intent"])
     doc._html = html
@@ -155,15 +164,46 @@ def _long(html: weasyprint.HTML) -> bool:
     return len("".join(html.etree_element.itertext())) >= MIN_CHARS
 
 
-def _walks(root, context, html, bounds: list[Boundary], memory) -> list[weasyprint_memory.Walk | None]:
-    """Each segment's walk and key (None where it cannot be kept)."""
-    prefix = weasyprint_memory.prefix(memory.stamp, html)
-    if prefix is None:
-        return [None] * len(bounds)
+def _walks(root, context, html, bounds: list[Boundary], prefix: bytes) -> list[weasyprint_memory.Walk | None]:
+    """Each segment's walk and key (None where it cannot be kept); ``prefix`` begins every key."""
     named = _named(context, html)
     ends = [b.path for b in bounds[1:]] + [None]
     return [weasyprint_memory.walk(root, named, b.path, end, b.point, prefix)
             for b, end in zip(bounds, ends, strict=True)]
+
+
+class _Lines:
+    """The line breaks kept between builds (``weasyprint_memo.Lines``) by stretch of the document:
+    each segment's, under its place and start, and the rest's (the pages before the first segment,
+    pages that look up page numbers, margin boxes). Each process, before it lays out a stretch,
+    reads what was kept for it, and keeps what it found or used there when any was new."""
+
+    def __init__(self, store: cache.Store, prefix: bytes, bounds: list[Boundary]) -> None:
+        self.store = store
+        self.memo = weasyprint_memo.Lines(prefix)
+        self.names = [hashlib.sha256(prefix + repr((b.path, b.point)).encode()).hexdigest() for b in bounds]
+        self.rest = hashlib.sha256(prefix + b"rest").hexdigest()
+        self.records: dict[str, dict] = {}
+
+    def begin(self, k: int | None) -> None:
+        """Record from here on into segment ``k``'s stretch (None: the rest's)."""
+        name = self.rest if k is None else self.names[k]
+        if name not in self.records:
+            self.records[name] = {}
+            if (data := self.store.load(name)) is not None:
+                try:
+                    self.memo.add(weasyprint_memory.loads(data, None, {}))
+                except Exception:  # noqa: BLE001 - a damaged or foreign file is a miss
+                    pass
+        self.memo.record = self.records[name]
+
+    def keep(self, names: Iterable[str]) -> None:
+        """Keep the records of these stretches that hold a line break not read from a file."""
+        known = self.memo.known
+        new = {name: pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL) for name in names
+               if (record := self.records.get(name)) and any(key not in known for key in record)}
+        if new:
+            self.store.store(new)
 
 
 # ---------- pickling laid-out pages across the fork ----------
@@ -220,6 +260,7 @@ class _Plan:
     memory: weasyprint_memory.Memory | None
     registry: Callable[[], dict[int, object]]
     get_image: Callable  # the layout context's get_image_from_uri
+    lines: _Lines | None = None
     meeting: parallel.Meeting | None = None  # the child laying out segments from the last one down
     shipped: dict[str, bytes] = field(default_factory=dict)  # the child's segments to keep: key → pickle
     storing: parallel.Job | None = None
@@ -354,9 +395,11 @@ def _pickled(plan: _Plan, made: dict[int, tuple]) -> dict[int, tuple[bytes, bool
     return {k: weasyprint_memory.dumps(segment, plan.reg, plan.walks[k], DISPATCH) for k, segment in made.items()}
 
 
-def _keep(plan: _Plan, made: dict[int, tuple]) -> int:
+def _keep(plan: _Plan, made: dict[int, tuple], lines: list[str]) -> int:
     """Keep in ``plan.memory`` the segments laid out here that may be kept, and those the child
-    shipped; how many."""
+    shipped, and the line breaks of the ``lines`` stretches; how many segments."""
+    if plan.lines is not None:
+        plan.lines.keep(lines)
     keep = {plan.walks[k].key: data for k, (data, keepable) in _pickled(plan, made).items() if keepable}
     keep |= plan.shipped
     if keep:
@@ -378,6 +421,8 @@ def _first_pass(context, root, html, plan: _Plan) -> Iterator:
             payload = plan.payload(k, clean)
             joined = _join(context, root, html, i, payload) if payload else None
             arrivals.append((k, i, footnotes, clean, joined is None))
+            if plan.lines is not None:
+                plan.lines.begin(None if joined is not None else k)
             if joined is not None:
                 last["remembered" if k in plan.kept else "joined"] += len(joined)
                 plan.name_pages(k, joined)
@@ -396,6 +441,8 @@ def _first_pass(context, root, html, plan: _Plan) -> Iterator:
             break
     if plan.meeting is not None:
         plan.meeting.close()  # its work is taken or no longer needed
+    if plan.lines is not None:
+        plan.lines.begin(None)
     if plan.memory is not None:
         _store(context, plan, pages, arrivals)
     context.broken_out_of_flow.clear()
@@ -404,14 +451,16 @@ def _first_pass(context, root, html, plan: _Plan) -> Iterator:
 
 def _store(context, plan: _Plan, pages: list, arrivals: list) -> None:
     """Keep, from another process, the segments laid out here that may be kept and are not yet."""
+    here = [plan.lines.names[a[0]] for a in arrivals if a[4]] if plan.lines is not None else []
     if context.rendered_notes or _running(context):
-        return
-    todo = {k: made for k, made in _made_here(context, pages, arrivals, len(pages))
-            if made is not None and plan.walks[k] is not None and k not in plan.kept}
+        todo = {}
+    else:
+        todo = {k: made for k, made in _made_here(context, pages, arrivals, len(pages))
+                if made is not None and plan.walks[k] is not None and k not in plan.kept}
     for k, made in todo.items():
         plan.name_pages(k, made[0])
-    if todo or plan.shipped:
-        plan.storing = parallel.elsewhere(lambda: _keep(plan, todo))
+    if todo or plan.shipped or here:
+        plan.storing = parallel.elsewhere(lambda: _keep(plan, todo, here))
 
 
 def _layout_theirs(html, root, context, plan: _Plan, theirs: list[int], meeting: parallel.Meeting) -> None:
@@ -428,6 +477,8 @@ def _layout_theirs(html, root, context, plan: _Plan, theirs: list[int], meeting:
                               (resume_at, next_page, right_page, copy.deepcopy(state), _fresh_remake_state())]
         context.reported_footnotes.clear()
         context.broken_out_of_flow.clear()
+        if plan.lines is not None:
+            plan.lines.begin(k)
         pages: list = [None]  # index 0 stands for the pages before: no :first page here
         before = list(context.footnotes)
         while True:
@@ -443,6 +494,8 @@ def _layout_theirs(html, root, context, plan: _Plan, theirs: list[int], meeting:
                 break
             if meeting.reached() >= k:
                 return
+        if plan.lines is not None:  # before shipping: this process may be stopped once it has
+            plan.lines.keep([plan.lines.names[k]])
         if context.rendered_notes or _running(context):
             return
         made = None if arrived != k + 1 else _kept(context, pages, 1, len(pages), before, list(context.footnotes),
