@@ -168,7 +168,21 @@ def _render(edition: Edition, options: BuildOptions, dirs: list[Path],
 
 def _read(root: Path, options: BuildOptions, dirs: list[Path]) -> tuple[Loaded, Rendered]:
     loaded, edition = _load(root, options)
-    return loaded, _render(edition, options, dirs)
+    rendered = _render(edition, options, dirs)
+    check_fonts(rendered, options)
+    return loaded, rendered
+
+
+def check_fonts(rendered: Rendered, options: BuildOptions) -> None:
+    """Fail before typesetting if any character the print edition sets (the PDF, and the EPUB's page
+    list, come from its layout) has no glyph in its font stack."""
+    from . import fonts
+
+    if {"pdf", "epub"} & set(options.formats):
+        try:
+            fonts.check_edition(rendered)
+        except fonts.FontError as exc:
+            raise BuildError(str(exc)) from exc
 
 
 def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Context]:
@@ -203,6 +217,7 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
             prov.metadata = edition.metadata
             rendered = _render(edition, options, dirs, meanwhile=[
                 lambda: load_writers(options), lambda: ready_writers(edition, options), lambda: prov.record])
+            check_fonts(rendered, options)
     except BaseException:
         if reading is not None:
             reading.cancel()

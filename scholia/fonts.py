@@ -9,13 +9,19 @@ Used by the PDF writer and by the EPUB writer (which embeds the same files).
 
 from __future__ import annotations
 
+import html as htmllib
 import importlib.util
+import re
 import subprocess
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .render import Rendered
 
 DEBIAN_FONT_DIRS = (Path("/usr/share/fonts/opentype/noto"), Path("/usr/share/fonts/truetype/noto"))
 
@@ -180,6 +186,26 @@ def check_coverage(texts: Iterable[tuple[str, str, str]]) -> None:
         lines = [f"  U+{ord(ch):04X} {unicodedata.name(ch, '?')} {ch!r} in {where}" for ch, where in problems.items()]
         raise FontError("no installed font has a glyph for these characters (they would print as empty boxes):\n"
                         + "\n".join(lines) + "\nadd a font that covers them to scholia/fonts.py or change the text")
+
+
+def check_edition(rendered: Rendered) -> None:
+    """Raise FontError if any character of the edition, as the print edition sets it, has no glyph
+    in its font stack (text or notes)."""
+    ed = rendered.edition
+    m = ed.metadata
+    texts = [("text", ed.source_path, ed.source_text),
+             ("text", "source/edition.toml", " ".join([m.title, m.subtitle, m.author, m.date, *m.editors])),
+             ("note", "source/edition.toml", " ".join([m.rights, m.publisher, m.identifier, m.source_url])),
+             ("text", "annotations/introduction.md", _plain(rendered.introduction_html)),
+             ("text", "annotations/about.md", _plain(rendered.about_html))]
+    texts += [("note", rn.note.path, _plain(rn.body_html) + rn.label + rn.byline + rn.lemma) for rn in rendered.notes]
+    texts += [("note", f"bibliography entry {key}", _plain(entry)) for key, entry in rendered.bibliography]
+    texts += [("note", "note authors", " ".join(a for rn in rendered.notes for a in rn.note.authors))]
+    check_coverage(texts)
+
+
+def _plain(html_text: str) -> str:
+    return htmllib.unescape(re.sub(r"<[^>]+>", " ", html_text))
 
 
 def allowed_pdf_fonts() -> set[str]:

@@ -9,7 +9,6 @@ so that the EPUB writer can find where each printed page begins: paragraphs keep
 from __future__ import annotations
 
 import datetime as dt
-import html as htmllib
 import re
 import tomllib
 from collections import Counter
@@ -122,28 +121,6 @@ def effective_profile(ctx: Context, name: str, paper: str = "", notes: str = "")
         else:
             css = load_profile(ctx, paper).css
     return Profile(prof.name, css, mode, paper, prof.sidenotes)
-
-
-def _plain(html_text: str) -> str:
-    return htmllib.unescape(re.sub(r"<[^>]+>", " ", html_text))
-
-
-def check_fonts(rendered: Rendered) -> None:
-    """Fail before typesetting if any character of the edition has no glyph in its font stack."""
-    ed = rendered.edition
-    m = ed.metadata
-    texts = [("text", ed.source_path, ed.source_text),
-             ("text", "source/edition.toml", " ".join([m.title, m.subtitle, m.author, m.date, *m.editors])),
-             ("note", "source/edition.toml", " ".join([m.rights, m.publisher, m.identifier, m.source_url])),
-             ("text", "annotations/introduction.md", _plain(rendered.introduction_html)),
-             ("text", "annotations/about.md", _plain(rendered.about_html))]
-    texts += [("note", rn.note.path, _plain(rn.body_html) + rn.label + rn.byline + rn.lemma) for rn in rendered.notes]
-    texts += [("note", f"bibliography entry {key}", _plain(entry)) for key, entry in rendered.bibliography]
-    texts += [("note", "note authors", " ".join(a for rn in rendered.notes for a in rn.note.authors))]
-    try:
-        fonts.check_coverage(texts)
-    except fonts.FontError as exc:
-        raise BuildError(str(exc)) from exc
 
 
 def _date_long(iso: str) -> str:
@@ -361,7 +338,6 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
     if isinstance(cached, Layout):
         return cached
     prof = effective_profile(ctx, profile, paper, notes)
-    check_fonts(rendered)
     fetcher = SafeFetcher([*ctx.style_dirs, *fonts.font_dirs()])
     # The stage cache, for every pass (its stamp reads the fetcher's folders: once).
     memory = (weasyprint_memory.Memory(cache.cache_dir() / "layout", cache.layout_stamp(fetcher.roots))
