@@ -36,7 +36,7 @@ from unittest import mock
 
 from weasyprint.css.properties import INHERITED
 from weasyprint.formatting_structure import boxes
-from weasyprint.layout import LayoutContext, block, inline
+from weasyprint.layout import LayoutContext, block, inline, preferred
 from weasyprint.text.line_break import Layout
 
 # Every style property that ``split_first_line`` reads, with what it calls (Pango's font description
@@ -141,7 +141,9 @@ def _line_breaks(counts: dict[str, int], lines: Lines | None) -> Iterator[None]:
             lines.record[kept] = result
         return result
 
-    with mock.patch.object(inline, "split_first_line", split_first_line):
+    # Preferred widths (margin boxes, shrink-to-fit) find breaks through the same function.
+    with mock.patch.object(inline, "split_first_line", split_first_line), \
+            mock.patch.object(preferred, "split_first_line", split_first_line):
         yield
 
 
