@@ -9,6 +9,7 @@ Used by the PDF writer and by the EPUB writer (which embeds the same files).
 
 from __future__ import annotations
 
+import hashlib
 import html as htmllib
 import importlib.util
 import re
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .cache import Store
     from .render import Rendered
 
 DEBIAN_FONT_DIRS = (Path("/usr/share/fonts/opentype/noto"), Path("/usr/share/fonts/truetype/noto"))
@@ -264,10 +266,12 @@ def web_faces() -> tuple[dict[str, list[str]], list[FontFace]]:
     return {role: sorted({f.family for f in found if f.role == role}) for role in ("text", "note")}, found
 
 
-def embed(faces: list[FontFace], families: dict[str, list[str]], text: str) -> list[tuple[FontFace, bytes]]:
+def embed(faces: list[FontFace], families: dict[str, list[str]], text: str, store: Store | None = None
+          ) -> list[tuple[FontFace, bytes]]:
     """Subsets of the faces for the characters of ``text``: each role's first family gets every character
     it has (and basic Latin); the fallback families (other scripts) only what the first one lacks, and
-    are left out when the text needs nothing from them."""
+    are left out when the text needs nothing from them. With ``store``, subsets made by earlier
+    builds are read back (``kept_subsets``)."""
     used = {ord(c) for c in set(text) if not c.isspace()} | set(range(0x20, 0x7F))  # set(): once per character
     cmaps = {face: cmap(face.path, face.index) for face in faces}
     primary: dict[str, set[int]] = {}
@@ -279,10 +283,32 @@ def embed(faces: list[FontFace], families: dict[str, list[str]], text: str) -> l
         is_primary = bool(families.get(face.role)) and face.family == families[face.role][0]
         want = used & cmaps[face] if is_primary else (used - primary.get(face.role, set())) & cmaps[face]
         wants.setdefault((face.path, face.index), set()).update(want)
-    out, done = [], set()
+    chosen = {}
     for face in faces:
-        key = (face.path, face.index)
-        if wants[key] and key not in done:
-            done.add(key)
-            out.append((face, subset(face.path, face.index, frozenset(wants[key]))))
+        if wants[(face.path, face.index)]:
+            chosen.setdefault((face.path, face.index), face)
+    made = kept_subsets([(face.path, face.index, frozenset(wants[key])) for key, face in chosen.items()], store)
+    return list(zip(chosen.values(), made, strict=True))
+
+
+def kept_subsets(asked: list[tuple[Path, int, frozenset[int]]], store: Store | None) -> list[bytes]:
+    """``subset`` of each (path, index, characters), those made before read back from ``store`` (0.04 s
+    of an EPUB's 0.2 s), under the font file's path, size and modification time, the face, the
+    characters and HarfBuzz's version; new ones are kept there."""
+    if store is None:
+        return [subset(*a) for a in asked]
+    from .provenance import installed_version
+
+    version = installed_version("uharfbuzz")
+    out, new = [], {}
+    for path, index, chars in asked:
+        st = path.stat()
+        key = hashlib.sha256(repr(("web-subset-1", str(path), st.st_size, st.st_mtime_ns, index, sorted(chars),
+                                   version)).encode()).hexdigest()
+        data = store.load(key)
+        if data is None:
+            data = new[key] = subset(path, index, chars)
+        out.append(data)
+    if new:
+        store.store(new)
     return out

@@ -266,3 +266,36 @@ def test_page_map_cursor_follows_the_laid_out_text() -> None:
     assert cursor.feed("SEEN ALL") == text.index("seen")  # text-transform: uppercase
     assert cursor.feed("the  ethnic groups.") == text.index("the ethnic")
     assert cursor.pos == len(text)
+
+
+def test_deflated_files_kept_by_an_earlier_build_give_the_same_epub(tmp_path: Path):
+    """The container's files are deflated once: a rebuild reads each back (checked by inflating it, so a
+    planted file is ignored) and the EPUB is byte for byte the one deflated afresh."""
+    import datetime as dt
+
+    from scholia import cache
+    from scholia.writers import epub
+
+    items = [epub.Item(f"d{i}", f"text/d{i}.xhtml", "application/xhtml+xml", (f"<p>{i}</p>" * 500).encode())
+             for i in range(3)]
+    when = dt.datetime(2025, 9, 19, tzinfo=dt.UTC)
+    plain = epub._zip(items, b"<container/>", when)
+    store = cache.Store(tmp_path / "web")
+    assert epub._zip(items, b"<container/>", when, store) == plain
+    assert len(list((tmp_path / "web").glob("*.pickle"))) == 4  # the container and the three documents
+    assert epub._zip(items, b"<container/>", when, store) == plain
+    for f in (tmp_path / "web").glob("*.pickle"):
+        store.store({f.stem: b"\x03\x00"})  # sound deflate of nothing: not these files
+    assert epub._zip(items, b"<container/>", when, store) == plain
+    with zipfile.ZipFile(__import__("io").BytesIO(plain)) as zf:
+        assert zf.testzip() is None
+
+
+def test_font_subsets_kept_by_an_earlier_build_are_read_back(tmp_path: Path, monkeypatch):
+    from scholia import cache, fonts
+
+    families, faces = fonts.web_faces()
+    store = cache.Store(tmp_path / "web")
+    first = fonts.embed(faces, families, "Xinjiang 新疆", store)
+    monkeypatch.setattr(fonts, "subset", lambda *a: pytest.fail("subset made again"))
+    assert fonts.embed(faces, families, "Xinjiang 新疆", store) == first

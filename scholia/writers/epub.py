@@ -12,13 +12,15 @@ import re
 import textwrap
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass, field
+from unittest import mock
 
 from lxml import etree
 from lxml import html as lxml_html
 from markupsafe import Markup
 
-from .. import fonts, pagemap
+from .. import cache, fonts, pagemap
 from ..build import Context
 from ..model import Block
 from ..render import Rendered, RenderedNote, block_runs_html
@@ -203,26 +205,67 @@ def _unwrap(el: etree._Element) -> None:
         last.tail = (last.tail or "") + tail
 
 
-def _zip(items: list[Item], container: bytes, date: dt.datetime) -> bytes:
+def _zip(items: list[Item], container: bytes, date: dt.datetime, store: cache.Store | None = None) -> bytes:
     """The OCF container: ``mimetype`` first and stored, then every file deflated, in a fixed
-    order, with one fixed timestamp and fixed attributes."""
+    order, with one fixed timestamp and fixed attributes. With ``store``, each file's deflated bytes
+    made by an earlier build are read back (``_deflated``)."""
     stamp = max(date.astimezone(dt.UTC), dt.datetime(1980, 1, 1, tzinfo=dt.UTC))
     when = (stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
     buf = io.BytesIO()
+    new: dict[str, bytes] = {}
 
     def add(zf: zipfile.ZipFile, name: str, data: bytes, method: int) -> None:
         info = zipfile.ZipInfo(name, date_time=when)
         info.compress_type = method
         info.create_system = 3
         info.external_attr = 0o100644 << 16
-        zf.writestr(info, data, compress_type=method, compresslevel=9 if method == zipfile.ZIP_DEFLATED else None)
+        level = 9 if method == zipfile.ZIP_DEFLATED else None
+        if level is None or store is None or not hasattr(zipfile, "_get_compressor"):
+            zf.writestr(info, data, compress_type=method, compresslevel=level)
+            return
+        raw = _deflated(data, store, new)
+        with mock.patch.object(zipfile, "_get_compressor", lambda *_: _Given(raw)):
+            zf.writestr(info, data, compress_type=method, compresslevel=level)
 
     with zipfile.ZipFile(buf, "w") as zf:
         add(zf, "mimetype", b"application/epub+zip", zipfile.ZIP_STORED)
         add(zf, "META-INF/container.xml", container, zipfile.ZIP_DEFLATED)
         for item in items:
             add(zf, f"{OPF_DIR}/{item.href}", item.data, zipfile.ZIP_DEFLATED)
+    if new:
+        store.store(new)
     return buf.getvalue()
+
+
+def _deflated(data: bytes, store: cache.Store, new: dict[str, bytes]) -> bytes:
+    """``data`` deflated as ``zipfile`` does at level 9 (raw, 15-bit window): read back when an earlier
+    build kept it (and it inflates to ``data``: a planted file is ignored), else made and kept. The
+    fonts and unchanged chapters of a rebuild's EPUB took 0.04-0.05 s to deflate again."""
+    key = "zip9-" + hashlib.sha256(data).hexdigest()
+    raw = store.load(key)
+    if raw is not None:
+        try:
+            if zlib.decompress(raw, -15) == data:
+                return raw
+        except zlib.error:
+            pass
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    raw = new[key] = compressor.compress(data) + compressor.flush()
+    return raw
+
+
+class _Given:
+    """A compressor that gives bytes deflated beforehand (``zipfile`` asks for one per file)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def compress(self, data: bytes) -> bytes:
+        raw, self.raw = self.raw, b""
+        return raw
+
+    def flush(self) -> bytes:
+        return b""
 
 
 def write(rendered: Rendered, ctx: Context) -> bytes:
@@ -317,7 +360,8 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
     items: list[Item] = []
     face_rules = []
     seen: set[str] = set()
-    for face, data in fonts.embed(faces, families, all_text):
+    store = cache.stage_store("web") if ctx.options.cache else None
+    for face, data in fonts.embed(faces, families, all_text, store):
         suffix = ".otf" if data[:4] == b"OTTO" else ".ttf"
         stem = re.sub(r"[^A-Za-z0-9]+", "", face.family)
         name = f"fonts/{stem}-{face.weight}{'-italic' if face.style == 'italic' else ''}{suffix}"
@@ -361,4 +405,4 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
     items.append(Item("opf", "package.opf", "application/oebps-package+xml", opf.encode("utf-8")))
     container = env.get_template("epub/container.xml.j2").render(opf_path=f"{OPF_DIR}/package.opf")
     ordered = [items[-1]] + items[:-1]
-    return _zip(ordered, container.encode("utf-8"), ctx.build_date)
+    return _zip(ordered, container.encode("utf-8"), ctx.build_date, store)

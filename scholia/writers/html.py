@@ -13,7 +13,7 @@ import re
 
 from markupsafe import Markup
 
-from .. import fonts
+from .. import cache, fonts
 from ..build import Context
 from ..render import Rendered, RenderedNote, block_runs_html
 from .common import page_model
@@ -53,19 +53,19 @@ def render_page(rendered: Rendered, ctx: Context, extra_script: str = "", connec
         css=Markup(css), fonts_css=Markup(_FONTS_SLOT), script=Markup(script),
         csp=_csp(script, connect), cited_by=cited_by(rendered), used_types=used_types, **model)
     page = re.sub(r"[ \t]+\n", "\n", page)
-    return page.replace(_FONTS_SLOT, font_css(page), 1)
+    return page.replace(_FONTS_SLOT, font_css(page, cache.stage_store("web") if ctx.options.cache else None), 1)
 
 
 _FONTS_SLOT = "/* scholia: fonts */"
 
 
-def font_css(page: str) -> str:
+def font_css(page: str, store: cache.Store | None = None) -> str:
     """@font-face rules with the edition's fonts inlined as data: URIs, each cut down to the characters
     of the page, so the page reads the same offline and anywhere (about 40 KB a face)."""
     text = html.unescape(re.sub(r"<[^>]+>", " ", page.split("</head>", 1)[-1]))
     families, faces = fonts.web_faces()
     rules = []
-    for face, data in fonts.embed(faces, families, text):
+    for face, data in fonts.embed(faces, families, text, store):
         kind = "opentype" if data[:4] == b"OTTO" else "truetype"
         uri = "data:font/" + ("otf" if kind == "opentype" else "ttf") + ";base64," + base64.b64encode(data).decode()
         rules.append(f'@font-face {{ font-family: "{face.family}"; font-weight: {face.weight}; '
