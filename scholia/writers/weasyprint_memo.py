@@ -18,6 +18,9 @@ Two calls repeat themselves, and both depend only on what they are given:
   a float could reach, or whose text WeasyPrint may rewrite between passes (page-based or target
   counters) are laid out by WeasyPrint each time.
 
+A line's strut (its height and baseline for a style) is kept by style too: WeasyPrint looks it up
+under a key made of a dozen of the style's values, at each of ~1,800 calls a chapter.
+
 The line breaks may also come from earlier builds (``Lines``): a result kept under the text, the
 values of every style property that finding a break reads (``TEXT_PROPERTIES``), the width and the
 flags is the one Pango gives for them, whichever element the style belongs to. The layout keeps
@@ -141,9 +144,19 @@ def _line_breaks(counts: dict[str, int], lines: Lines | None) -> Iterator[None]:
             lines.record[kept] = result
         return result
 
+    original_strut = inline.strut
+    struts: dict[int, tuple[object, tuple]] = {}
+
+    def strut(style):  # a line's height and baseline for a style: WeasyPrint keeps them under a key
+        hit = struts.get(id(style))  # made of a dozen of the style's values, at each call
+        if hit is None or hit[0] is not style:
+            hit = struts[id(style)] = (style, original_strut(style))
+        return hit[1]
+
     # Preferred widths (margin boxes, shrink-to-fit) find breaks through the same function.
     with mock.patch.object(inline, "split_first_line", split_first_line), \
-            mock.patch.object(preferred, "split_first_line", split_first_line):
+            mock.patch.object(preferred, "split_first_line", split_first_line), \
+            mock.patch.object(inline, "strut", strut):
         yield
 
 
