@@ -195,16 +195,18 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
     from .provenance import Provenance, font_records
 
     dirs = style_dirs(root)
-    date, date_from = dated(root)
-    ctx = Context(root, options, date, make_env(dirs), dirs, date_from)
-    prov = ctx.shared["provenance"] = ctx.env.globals["provenance"] = Provenance(ctx)
     # A fork copies only this thread: beside others (the preview server's), a lock one of them held
-    # would stay locked in the child. Then this process reads, as on one core.
+    # would stay locked in the child. Then this process reads, as on one core. The fork comes
+    # first: the reading needs none of what follows (the build date, Jinja, the provenance record).
     alone = threading.active_count() == 1
     reading = parallel.elsewhere(lambda: in_child(lambda: _read(root, options, dirs))) if alone else None
-    hashing = threading.Thread(target=font_records, daemon=True)  # file reads and SHA-256 let others run
-    hashing.start()
+    hashing = None
     try:
+        date, date_from = dated(root)
+        ctx = Context(root, options, date, make_env(dirs), dirs, date_from)
+        prov = ctx.shared["provenance"] = ctx.env.globals["provenance"] = Provenance(ctx)
+        hashing = threading.Thread(target=font_records, daemon=True)  # file reads and SHA-256 let others run
+        hashing.start()
         if reading is not None:
             load_writers(options)
             prov.inputs  # noqa: B018 - hashed while the other process reads
@@ -223,7 +225,8 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
             reading.cancel()
         raise
     finally:
-        hashing.join()  # no thread may run when a writer forks
+        if hashing is not None:
+            hashing.join()  # no thread may run when a writer forks
     return loaded, rendered, ctx
 
 
