@@ -9,7 +9,6 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .anchoring import TextIndex, resolve
 from .model import (
     DEFAULT_NOTE_TYPES,
     STATUSES,
@@ -21,9 +20,6 @@ from .model import (
     NoteType,
     blocks_of,
 )
-from .readers.bibtex import read_bibliographies
-from .readers.notes import read_note_types, read_notes
-from .readers.source import build_parts, read_metadata, read_structure, read_text
 from .timing import stage
 
 STATUS_ORPHANED = "orphaned"
@@ -73,6 +69,8 @@ def _merge_types(known: list[NoteType], more: list[NoteType]) -> list[NoteType]:
 
 def _read_layer(folder: Path) -> tuple[Layer | None, list[NoteType], list[Diagnostic]]:
     """A ``--layer`` folder: ``layer.toml`` (name, label, style, [[type]]), notes, optional .bib files."""
+    from .readers.notes import read_note_types
+
     where = folder.as_posix()
     if not folder.is_dir():
         return None, [], [Diagnostic(where, 1, "error", "layer folder not found")]
@@ -123,6 +121,13 @@ def _check_ids_and_keys(notes: list[Note], bib: dict, note_types: list[NoteType]
 
 def load_edition(root: Path, options: LoadOptions = LoadOptions()) -> Loaded:
     """Read source, structure, notes and bibliography; anchor the notes; collect all diagnostics."""
+    # The readers (YAML, BibTeX, LaTeX decoding) are imported here, not with the module: a build reads
+    # in a forked process, and this module's ``Loaded`` is all the other needs to take the result.
+    from .anchoring import TextIndex, resolve
+    from .readers.bibtex import read_bibliographies
+    from .readers.notes import read_note_types, read_notes
+    from .readers.source import build_parts, read_metadata, read_structure, read_text
+
     root = root.resolve()
     diags: list[Diagnostic] = []
     meta, found = read_metadata(root)
