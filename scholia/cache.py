@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import sys
+import zlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -161,6 +162,23 @@ class Store:
             return None
         body = data[start:]
         return body if hashlib.sha256(body).digest() == data[len(self.TAG):start] else None
+
+    def deflated(self, data: bytes, new: dict[str, bytes], wbits: int = 15) -> tuple[bytes, bool]:
+        """``data`` deflated at level 9 (``wbits`` as zlib takes them: 15 a zlib stream, as in a PDF;
+        -15 raw, as in a zip file): read back when an earlier build kept it and it inflates to
+        exactly ``data`` (a planted file is ignored), else made here and put in ``new`` to be kept.
+        Also says whether it was read back."""
+        key = ("deflate-" if wbits > 0 else "deflate-raw-") + hashlib.sha256(data).hexdigest()
+        kept = self.load(key)
+        if kept is not None:
+            try:
+                if zlib.decompress(kept, wbits) == data:
+                    return kept, True
+            except zlib.error:
+                pass
+        compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        made = new[key] = compressor.compress(data) + compressor.flush()
+        return made, False
 
     def store(self, items: dict[str, bytes]) -> None:
         """Keep each value under its key."""

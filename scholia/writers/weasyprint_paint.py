@@ -87,10 +87,6 @@ KEPT_DEFLATE_BYTES = 64 * 1024  # streams this long (font files) are compressed 
 _PER_WRITE = ("/ObjStm", "/XRef")  # pydyf's streams of this PDF's own objects: never the same twice
 
 
-def _deflate_key(raw: bytes) -> str:
-    return "deflate-" + hashlib.sha256(raw).hexdigest()
-
-
 @contextmanager
 def _compressed_beforehand(done: dict[bytes, bytes], store=None, keep: dict | None = None) -> Iterator[None]:
     """Within the block, pydyf writes a compressed stream whose bytes are a key of ``done`` with
@@ -104,17 +100,8 @@ def _compressed_beforehand(done: dict[bytes, bytes], store=None, keep: dict | No
     def compressed(raw: bytes, kind: object) -> bytes:
         if store is None or len(raw) < KEPT_DEFLATE_BYTES or kind in _PER_WRITE:
             return _deflate(raw)
-        key = _deflate_key(raw)
-        deflated = store.load(key)
-        try:
-            if deflated is not None and zlib.decompress(deflated) == raw:
-                last["inflated"] += 1
-                return deflated
-        except zlib.error:
-            pass
-        deflated = _deflate(raw)
-        if keep is not None:
-            keep[key] = deflated
+        deflated, read_back = store.deflated(raw, keep if keep is not None else {})
+        last["inflated"] += read_back
         return deflated
 
     def data(self):
