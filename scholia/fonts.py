@@ -198,15 +198,17 @@ def check_edition(rendered: Rendered) -> None:
     texts = [("text", ed.source_path, ed.source_text),
              ("text", "source/edition.toml", " ".join([m.title, m.subtitle, m.author, m.date, *m.editors])),
              ("note", "source/edition.toml", " ".join([m.rights, m.publisher, m.identifier, m.source_url])),
-             ("text", "annotations/introduction.md", _plain(rendered.introduction_html)),
-             ("text", "annotations/about.md", _plain(rendered.about_html))]
-    texts += [("note", rn.note.path, _plain(rn.body_html) + rn.label + rn.byline + rn.lemma) for rn in rendered.notes]
-    texts += [("note", f"bibliography entry {key}", _plain(entry)) for key, entry in rendered.bibliography]
+             ("text", "annotations/introduction.md", plain_text(rendered.introduction_html)),
+             ("text", "annotations/about.md", plain_text(rendered.about_html))]
+    texts += [("note", rn.note.path, plain_text(rn.body_html) + rn.label + rn.byline + rn.lemma)
+              for rn in rendered.notes]
+    texts += [("note", f"bibliography entry {key}", plain_text(entry)) for key, entry in rendered.bibliography]
     texts += [("note", "note authors", " ".join(a for rn in rendered.notes for a in rn.note.authors))]
     check_coverage(texts)
 
 
-def _plain(html_text: str) -> str:
+def plain_text(html_text: str) -> str:
+    """The characters of an HTML text as a reader sees them (tags as spaces, entities decoded)."""
     return htmllib.unescape(re.sub(r"<[^>]+>", " ", html_text))
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import re
 
 from markupsafe import Markup
@@ -62,7 +61,7 @@ _FONTS_SLOT = "/* scholia: fonts */"
 def font_css(page: str, store: cache.Store | None = None) -> str:
     """@font-face rules with the edition's fonts inlined as data: URIs, each cut down to the characters
     of the page, so the page reads the same offline and anywhere (about 40 KB a face)."""
-    text = html.unescape(re.sub(r"<[^>]+>", " ", page.split("</head>", 1)[-1]))
+    text = fonts.plain_text(page.split("</head>", 1)[-1])
     families, faces = fonts.web_faces()
     rules = []
     for face, data in fonts.embed(faces, families, text, store):
