@@ -12,6 +12,8 @@ dropped and the PDF is still the same."""
 from __future__ import annotations
 
 import io
+import itertools
+import re
 import zlib
 
 import pypdf
@@ -98,6 +100,26 @@ def test_page_styles_that_depend_on_the_page_index_are_never_guessed(monkeypatch
     split, joined = render(page, True, monkeypatch)
     assert joined == 0  # the child begins each chapter as a first page: its pages had the wrong margin
     assert split == render(page, False, monkeypatch)[0]
+
+
+BACKGROUNDS = """
+html { background: #fafafa; } .round { border-radius: 4pt; background: #eee; } .pct { border-radius: 10% 0; }
+.shadow { box-shadow: 1pt 1pt 2pt gray; } .hidden { visibility: hidden; background: red; }
+.grad { background-image: linear-gradient(red, blue); } .coloured { background: yellow; }
+.clear { background: transparent; border: 1pt solid; border-radius: 0 3pt; }
+.corner { border: 1pt dashed; border-top-left-radius: 4pt; }
+"""
+
+
+def test_boxes_without_backgrounds_are_done_at_once_as_weasyprint_does_them(monkeypatch):
+    kinds = itertools.cycle(("round", "pct", "shadow", "hidden", "grad", "coloured", "clear", "corner", ""))
+    page = re.sub("<p id=", lambda _: f"<p class='{next(kinds)}' id=", book(3, BACKGROUNDS))
+    bare = []
+    real = weasyprint_split._bare
+    monkeypatch.setattr(weasyprint_split, "_bare", lambda style: bare.append(real(style)) or bare[-1])
+    ours = weasyprint_split.render(weasyprint.HTML(string=page), split=False).write_pdf()
+    assert True in bare and False in bare  # both ways were taken
+    assert ours == weasyprint.HTML(string=page).render().write_pdf()
 
 
 def test_short_documents_are_not_split(monkeypatch):
@@ -379,6 +401,27 @@ def test_unchanged_chapters_come_from_memory_and_give_the_same_pdf(tmp_path, mon
     edited = page.replace("Note 2.3: ", "Note 2.3, edited at length to take a second line or more: ")
     pdf, took = remember(edited, tmp_path, monkeypatch)
     assert 0 < took["remembered"] < sum(1 for _ in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    assert pdf == sequential(edited)
+
+
+def test_kept_pages_finished_while_waiting_give_the_same_pdf(tmp_path, monkeypatch):
+    """While this process waits for the child, it lays out the kept pages' backgrounds and gathers
+    their anchors, links and bookmarks (here it does all of that at its first wait). Paragraphs split
+    across pages have one bookmark, on their first page: WeasyPrint clears the others' labels after
+    the first pass, after the kept pages' bookmarks were gathered."""
+    page = book(extra_style="p { bookmark-level: 2; bookmark-label: 'paragraph' }")
+    remember(page, tmp_path, monkeypatch)
+    take = parallel.Meeting.take
+
+    def take_after_all_else(self, k, idle=lambda: False):
+        while idle():
+            pass
+        return take(self, k, idle)
+
+    monkeypatch.setattr(parallel.Meeting, "take", take_after_all_else)
+    edited = page.replace("Note 2.3: ", "Note 2.3, edited at length to take a second line or more: ")
+    pdf, took = remember(edited, tmp_path, monkeypatch)
+    assert took["remembered"] > 10 and took["gathered"] > 10
     assert pdf == sequential(edited)
 
 
