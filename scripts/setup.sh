@@ -34,3 +34,7 @@ fi
 extra=""
 [ $want_test = 1 ] && extra="[test]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".$extra"
+# The package runs from this checkout (-e): compile it now, as a wheel's install would, so that no
+# build compiles it again where PYTHONDONTWRITEBYTECODE keeps imports from writing bytecode (~0.1 s
+# a build). Only modules changed since are compiled again.
+.venv/bin/python -m compileall -q scholia
