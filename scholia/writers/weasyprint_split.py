@@ -355,8 +355,8 @@ class _Plan:
         links.extend(found_links)
         # A label may have changed since: WeasyPrint keeps one bookmark per element once all pages
         # are made, and fills in those that wait for page counters.
-        bookmarks.extend((level, box.bookmark_label, point, state)
-                         for box, (level, _, point, state) in found_bookmarks if box.bookmark_label)
+        bookmarks.extend((level, owner.bookmark_label, point, state)
+                         for owner, (level, _, point, state) in found_bookmarks if owner.bookmark_label)
         for form, inputs in found_forms.items():
             forms.setdefault(form, []).extend(inputs)
 
