@@ -33,7 +33,7 @@ Tested by the PDFs being byte-identical with and without.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from unittest import mock
 
@@ -57,6 +57,23 @@ _TEXT_SET = frozenset(TEXT_PROPERTIES)
 _NOT_INHERITED = _TEXT_SET - INHERITED
 
 
+class ByObject(dict):
+    """Values kept by object: each under the object's ``id``, with the object itself, so that no
+    ``id`` is reused while its entry lives and an entry is only ever found for its own object."""
+
+    def find(self, obj: object) -> object | None:
+        """The value kept for ``obj``, or None."""
+        known = self.get(id(obj))
+        return known[1] if known is not None and known[0] is obj else None
+
+    def made(self, obj: object, make: Callable[[object], object]) -> object:
+        """The value kept for ``obj``, made by ``make(obj)`` and kept the first time."""
+        known = self.get(id(obj))
+        if known is None or known[0] is not obj:
+            known = self[id(obj)] = (obj, make(obj))
+        return known[1]
+
+
 class Lines:
     """Line breaks from earlier builds (``known``), and those found or used since ``record`` began,
     under keys that hold for any build with the same ``prefix`` (style sheets, fonts, tool)."""
@@ -65,7 +82,7 @@ class Lines:
         self.prefix = prefix  # a SHA-256 digest: BLAKE2b's key
         self.known: dict[bytes, tuple] = {}
         self.record: dict[bytes, tuple] = {}
-        self._styles: dict[int, tuple[object, tuple[tuple[str, ...], str]]] = {}
+        self._styles = ByObject()  # style → its values of TEXT_PROPERTIES (``_text_style``)
 
     def key(self, text: str, style, *args: object) -> bytes:
         """The key of a call, ``args`` being its width and flags."""
@@ -77,9 +94,9 @@ class Lines:
         property that the style neither declares nor holds yet is its parent's value (as WeasyPrint
         computes it), taken from the parent's entry instead of computed: computing them all cost
         ~0.1 ms a style."""
-        kept = self._styles.get(id(style))
-        if kept is not None and kept[0] is style:
-            return kept[1]
+        return self._styles.made(style, self._text_values)
+
+    def _text_values(self, style) -> tuple[tuple[str, ...], str]:
         parent = style.parent_style
         if parent is None:
             values = [repr(style[p]) for p in TEXT_PROPERTIES]
@@ -88,9 +105,7 @@ class Lines:
             own = (style.keys() | getattr(style, "cascaded", {}).keys()) & _TEXT_SET | _NOT_INHERITED
             for p in own:
                 values[_TEXT_INDEX[p]] = repr(style[p])
-        entry = (tuple(values), "\0".join(values))
-        self._styles[id(style)] = (style, entry)
-        return entry
+        return tuple(values), "\0".join(values)
 
     def add(self, found: object) -> None:
         """Add kept line breaks (a ``dict`` read from a file, checked here) to ``known``."""
@@ -145,13 +160,10 @@ def _line_breaks(counts: dict[str, int], lines: Lines | None) -> Iterator[None]:
         return result
 
     original_strut = inline.strut
-    struts: dict[int, tuple[object, tuple]] = {}
+    struts = ByObject()
 
     def strut(style):  # a line's height and baseline for a style: WeasyPrint keeps them under a key
-        hit = struts.get(id(style))  # made of a dozen of the style's values, at each call
-        if hit is None or hit[0] is not style:
-            hit = struts[id(style)] = (style, original_strut(style))
-        return hit[1]
+        return struts.made(style, original_strut)  # made of a dozen of the style's values, at each call
 
     # Preferred widths (margin boxes, shrink-to-fit) find breaks through the same function.
     with mock.patch.object(inline, "split_first_line", split_first_line), \

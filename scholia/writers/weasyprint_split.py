@@ -270,9 +270,9 @@ class _Plan:
     page_keys: dict[int, str] = field(default_factory=dict)  # id of a page → its segment's key, its place
     unpickled: dict[int, tuple | None] = field(default_factory=dict)  # kept segments unpickled beforehand
     unfinished: list = field(default_factory=list)  # kept pages whose backgrounds are not laid out yet
-    finished: dict[int, boxes.Box] = field(default_factory=dict)  # id → box with backgrounds laid out
-    bare: dict[int, tuple] = field(default_factory=dict)  # id of a style → (style, whether _bare)
-    gathered: dict[int, tuple] = field(default_factory=dict)  # id → (box, its anchors, links, bookmarks, forms)
+    # box with backgrounds laid out beforehand → what gather_anchors finds under it (_gathered)
+    finished: weasyprint_memo.ByObject = field(default_factory=weasyprint_memo.ByObject)
+    bare: weasyprint_memo.ByObject = field(default_factory=weasyprint_memo.ByObject)  # style → whether _bare
 
     def name_pages(self, k: int, pages: list) -> None:
         """Record that ``pages`` are segment ``k``'s, as its key names them."""
@@ -335,21 +335,19 @@ class _Plan:
         page = self.unfinished.pop()
         for child in page.children:  # the root box and the footnote areas: no margin boxes yet
             wbackground.layout_box_backgrounds(page, child, self.get_image)
-            self.finished[id(child)] = child
-            self.gathered[id(child)] = (child, _gathered(child))
+            self.finished.made(child, _gathered)
         return True
 
     def gather_anchors(self, box, anchors, links, bookmarks, forms, parent_matrix=None, parent_form=None,
                        parent_link=None) -> None:
         """WeasyPrint's, but taking what ``_backgrounds_next`` gathered for a kept page's box, when
         the page passes nothing down to it (no transform, form or link)."""
-        done = self.gathered.get(id(box))
-        if done is None or done[0] is not box or parent_matrix is not None or parent_form is not None \
-                or parent_link is not None:
+        found = self.finished.find(box)
+        if found is None or parent_matrix is not None or parent_form is not None or parent_link is not None:
             _gather_anchors(box, anchors, links, bookmarks, forms, parent_matrix, parent_form, parent_link)
             return
         last["gathered"] += 1
-        found_anchors, found_links, found_bookmarks, found_forms = done[1]
+        found_anchors, found_links, found_bookmarks, found_forms = found
         for name, area in found_anchors.items():  # the first of a name on the page is its anchor
             anchors.setdefault(name, area)
         links.extend(found_links)
@@ -364,9 +362,9 @@ class _Plan:
         """WeasyPrint's, but for the boxes whose backgrounds ``_backgrounds_next`` laid out, and at once
         for a box whose style gives it no background at all (most boxes): profiled, WeasyPrint's
         step read ten style values of each of the white paper's 15,000 boxes."""
-        if self.finished.get(id(box)) is box:
+        if self.finished.find(box) is not None:
             return
-        if style is None and box is not page and self._bare(box.style):
+        if style is None and box is not page and self.bare.made(box.style, _bare):
             for name in _RADII:  # as resolve_radii_percentages sets square corners
                 setattr(box, name, (0, 0))
             if layout_children:
@@ -375,12 +373,6 @@ class _Plan:
             box.background = None
             return
         _box_backgrounds(page, box, get_image, layout_children, style)
-
-    def _bare(self, style) -> bool:
-        known = self.bare.get(id(style))
-        if known is None or known[0] is not style:
-            known = self.bare[id(style)] = (style, _bare(style))
-        return known[1]
 
 
 _box_backgrounds = wbackground.layout_box_backgrounds
@@ -654,14 +646,14 @@ _FINISHED = ("background", *_RADII, "border_image", "mask_border_image")  # what
 _UNSET = "\0unset"  # an attribute the backgrounds step left alone
 
 
-def _finished_boxes(box: boxes.Box, before: dict[int, boxes.Box]) -> Iterator[boxes.Box]:
+def _finished_boxes(box: boxes.Box, before: weasyprint_memo.ByObject) -> Iterator[boxes.Box]:
     """The boxes ``layout_backgrounds`` sets attributes on, in its order (a positioned box's
     placeholder passes them on to the box), but margin boxes and the boxes under those of
     ``before`` (``_Plan.finished``: done before the fork, in both processes alike)."""
     if isinstance(box, AbsolutePlaceholder):
         box = box._box
     for child in box.all_children():
-        if not isinstance(child, boxes.MarginBox) and before.get(id(child)) is not child:
+        if not isinstance(child, boxes.MarginBox) and before.find(child) is None:
             yield from _finished_boxes(child, before)
     yield box
 
