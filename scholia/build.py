@@ -238,8 +238,11 @@ def writer(fmt: str):
 def writer_module(fmt: str):
     """The module of one output format's writer: its ``write``, and optionally ``ready(edition)``,
     what it will need whatever the notes say, made ready while Pandoc formats the citations."""
+    from .writers import deferred
+
     _declare_weasyprint()
-    return importlib.import_module(f".writers.{fmt}", __package__)
+    with deferred.standing_in():  # what WeasyPrint seldom calls, imported when called
+        return importlib.import_module(f".writers.{fmt}", __package__)
 
 
 @functools.cache

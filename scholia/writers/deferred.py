@@ -1,0 +1,78 @@
+"""Modules WeasyPrint imports at start but seldom calls, imported when first used.
+
+``weasyprint.pdf.fonts`` imports fontTools' subsetter and variable-font instancer (with the
+``fontTools.varLib`` package under it: 0.08-0.14 s of every start, a quarter of WeasyPrint's
+import), yet subsets fonts with HarfBuzz where HarfBuzz's subsetter is found, and instantiates only
+variable fonts. While the writers are imported (``standing_in()``), ``sys.modules`` holds a
+stand-in for each of those modules not imported yet, so that ``from fontTools import subset`` binds
+the stand-in and ``from fontTools.varLib.instancer import instantiateVariableFont`` a function of
+it. The stand-ins leave ``sys.modules`` when the block ends: any later import is the usual one. The
+first use of a stand-in's contents imports the module then (the usual way) and goes on with it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import sys
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+# module → the names taken from it by ``from module import name``
+MODULES: dict[str, tuple[str, ...]] = {
+    "fontTools.subset": (),  # weasyprint.pdf.fonts: ``from fontTools import subset``
+    "fontTools.varLib.instancer": ("instantiateVariableFont",),
+}
+
+
+class Deferred(types.ModuleType):
+    """A stand-in for a module not imported yet: using its contents imports it."""
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):  # what is asked of any module (``__path__``...), not its contents
+            raise AttributeError(name)
+        module = importlib.import_module(self.__name__)
+        vars(self).update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+        return getattr(module, name)
+
+
+def _calling(module: str, name: str) -> Callable:
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def _installed(name: str) -> bool:
+    """Whether module ``name`` can be found, its parent packages imported or not."""
+    folders = None
+    for depth, part in enumerate(name.split(".")):
+        spec = importlib.machinery.PathFinder.find_spec(".".join(name.split(".")[:depth + 1]), folders)
+        if spec is None:
+            return False
+        folders = spec.submodule_search_locations
+        if folders is None and part != name.split(".")[-1]:
+            return False
+    return True
+
+
+@contextmanager
+def standing_in(modules: dict[str, tuple[str, ...]] = MODULES) -> Iterator[None]:
+    """Within the block, ``sys.modules`` holds a stand-in for each module of ``modules`` that is
+    installed and not imported yet."""
+    placed: dict[str, Deferred] = {}
+    for name, functions in modules.items():
+        if name in sys.modules or not _installed(name):
+            continue
+        placed[name] = stand_in = Deferred(name)
+        for function in functions:
+            setattr(stand_in, function, _calling(name, function))
+    sys.modules.update(placed)
+    try:
+        yield
+    finally:
+        for name, stand_in in placed.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]

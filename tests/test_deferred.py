@@ -1,0 +1,77 @@
+"""``deferred``: a module stood in for while the writers are imported is imported at its first use,
+the usual way, and the use goes on as if it had been imported at start; WeasyPrint imported so
+writes the same PDF."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from scholia.writers import deferred
+
+ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def test_a_module_stood_in_for_is_imported_at_its_first_use(tmp_path, monkeypatch):
+    pkg = tmp_path / "slowpkg"
+    (pkg / "sub").mkdir(parents=True)
+    count = "import builtins\nbuiltins.imported = [*getattr(builtins, 'imported', []), __name__]\n"
+    (pkg / "__init__.py").write_text("")
+    (pkg / "heavy.py").write_text(count + "def twice(x):\n    return 2 * x\nSIZE = 7\n")
+    (pkg / "sub" / "__init__.py").write_text(count + "from . import deep\n")
+    (pkg / "sub" / "deep.py").write_text(count + "def half(x):\n    return x / 2\n")
+    (pkg / "user.py").write_text(count + "from slowpkg import heavy\nfrom slowpkg.sub.deep import half\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("slowpkg", "slowpkg.heavy", "slowpkg.sub", "slowpkg.sub.deep", "slowpkg.user", "slowpkg.gone"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    import builtins
+
+    monkeypatch.setattr(builtins, "imported", [], raising=False)
+    with deferred.standing_in({"slowpkg.heavy": (), "slowpkg.sub.deep": ("half",), "slowpkg.gone": ()}):
+        from slowpkg import user
+    assert builtins.imported == ["slowpkg.user"]  # neither heavy nor sub nor deep
+    assert not any(name in sys.modules for name in ("slowpkg.heavy", "slowpkg.sub.deep", "slowpkg.gone"))
+
+    assert user.half(5) == 2.5  # the first call imports the module, the usual way (its package first)
+    assert builtins.imported == ["slowpkg.user", "slowpkg.sub", "slowpkg.sub.deep"]
+    assert user.heavy.SIZE == 7 and user.heavy.twice(2) == 4
+    assert builtins.imported == ["slowpkg.user", "slowpkg.sub", "slowpkg.sub.deep", "slowpkg.heavy"]
+    import slowpkg.heavy
+
+    assert slowpkg.heavy is sys.modules["slowpkg.heavy"] is not user.heavy and user.heavy.twice is slowpkg.heavy.twice
+    assert builtins.imported.count("slowpkg.heavy") == 1
+
+    with deferred.standing_in({"slowpkg.gone": ()}):  # not installed: no stand-in, fails as it would have
+        try:
+            import slowpkg.gone  # noqa: F401
+        except ModuleNotFoundError:
+            pass
+        else:
+            raise AssertionError("a missing module was found")
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+from scholia.writers import deferred
+with deferred.standing_in({modules}):
+    import weasyprint
+import weasyprint.pdf.fonts
+print(type(weasyprint.pdf.fonts.subset).__name__, "fontTools.varLib" in sys.modules, file=sys.stderr)
+html = "<p style='font: 12pt serif'>" + "Reservoirs and irrigation canals. " * 80 + "</p>"
+sys.stdout.buffer.write(weasyprint.HTML(string=html).write_pdf())
+"""
+
+
+def test_weasyprint_with_its_seldom_called_modules_stood_in_for_writes_the_same_pdf():
+    def pdf(modules: dict) -> tuple[bytes, str]:
+        out = subprocess.run([sys.executable, "-c", SCRIPT.format(root=ROOT, modules=modules)],
+                             capture_output=True, check=True)
+        return out.stdout, out.stderr.decode().strip().splitlines()[-1]
+
+    plain, said = pdf({})
+    assert said == "module True"
+    later, said = pdf(deferred.MODULES)
+    assert said == "Deferred False"  # WeasyPrint imported and its PDF written, fontTools' subsetter not
+    assert plain == later and plain.startswith(b"%PDF")
