@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import copyreg
 import hashlib
+import itertools
 import pickle
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -265,14 +266,14 @@ class _Plan:
     get_image: Callable  # the layout context's get_image_from_uri
     lines: _Lines | None = None
     meeting: parallel.Meeting | None = None  # the child laying out segments from the last one down
-    shipped: dict[str, bytes] = field(default_factory=dict)  # the child's segments to keep: key → pickle
+    shipped: dict[int, tuple] = field(default_factory=dict)  # the child's segments to keep, as joined
     storing: parallel.Job | None = None
     page_keys: dict[int, str] = field(default_factory=dict)  # id of a page → its segment's key, its place
     unpickled: dict[int, tuple | None] = field(default_factory=dict)  # kept segments unpickled beforehand
-    unfinished: list = field(default_factory=list)  # kept pages whose backgrounds are not laid out yet
-    # box with backgrounds laid out beforehand → what gather_anchors finds under it (_gathered)
+    # a kept page's box whose backgrounds are laid out → what gather_anchors finds under it (_gathered)
     finished: weasyprint_memo.ByObject = field(default_factory=weasyprint_memo.ByObject)
     bare: weasyprint_memo.ByObject = field(default_factory=weasyprint_memo.ByObject)  # style → whether _bare
+    marked: weasyprint_memo.ByObject = field(default_factory=weasyprint_memo.ByObject)  # page → _marks boxes
 
     def name_pages(self, k: int, pages: list) -> None:
         """Record that ``pages`` are segment ``k``'s, as its key names them."""
@@ -297,11 +298,11 @@ class _Plan:
             return self.unpickled.pop(k) if k in self.unpickled else self._loads(k, self.kept[k])
         if self.meeting is None:
             return None
-        data, keep = (self.meeting.take(k, lambda: self._unpickle_next(k) or self._backgrounds_next())
-                      if clean else self.meeting.passing(k))
-        if data is not None and keep and self.walks[k] is not None:
-            self.shipped[self.walks[k].key] = data
-        return None if data is None else self._loads(k, data)
+        data, keep = (self.meeting.take(k, lambda: self._unpickle_next(k)) if clean else self.meeting.passing(k))
+        payload = None if data is None else self._loads(k, data)
+        if payload is not None and keep and self.walks[k] is not None:
+            self.shipped[k] = payload
+        return payload
 
     def _unpickle_next(self, after: int) -> bool:
         """Unpickle the next kept segment after segment ``after`` beforehand (while this process
@@ -313,41 +314,45 @@ class _Plan:
         return True
 
     def _loads(self, k: int, data: bytes) -> tuple | None:
+        """A segment's payload from its pickle: (pages, entries, footnotes taken). A kept segment's
+        pages come with their backgrounds laid out and what ``_gathered`` found under each of their
+        boxes, which ``layout_box_backgrounds``, ``gather_anchors`` and ``descendants`` then take."""
         try:
             payload = weasyprint_memory.loads(data, self.walks[k].objects if self.walks[k] else None, self.reg,
                                               trusted=k not in self.kept)
         except Exception:  # noqa: BLE001 - a damaged or foreign pickle is laid out afresh
             return None
-        if k in self.kept and not _well_formed(payload):
+        if k not in self.kept:
+            return payload
+        if not _well_formed(payload):
             return None  # a sound file of another shape (an older format, or planted): laid out afresh
-        if k in self.kept and not self.fixed:
-            self.unfinished.extend(reversed(payload[0]))
-        return payload
+        pages, entries, consumed, finished = payload
+        if not self.fixed:  # else WeasyPrint adds the fixed boxes to every page, to be finished with it
+            for page, found in zip(pages, finished, strict=True):
+                marked = [page] if _marks(page) else []
+                for child, gathered in zip(page.children, found, strict=True):
+                    self.finished.made(child, lambda _, gathered=gathered: gathered)
+                    marked += gathered[4]
+                self.marked.made(page, lambda _, marked=marked: marked)
+        return pages, entries, consumed
 
-    def _backgrounds_next(self) -> bool:
-        """Lay out beforehand the backgrounds of one kept page's boxes (WeasyPrint's last layout
-        step, which looks at no other box and no other page), and gather its anchors, links and
-        bookmarks (what ``Page()`` gathers once the layout is done), while this process waits for
-        the child; False when no page is left. The page box and its margin boxes are left to those
-        steps, which then skip the boxes done here (``layout_box_backgrounds``, ``gather_anchors``)."""
-        if not self.unfinished:
-            return False
-        page = self.unfinished.pop()
-        for child in page.children:  # the root box and the footnote areas: no margin boxes yet
-            wbackground.layout_box_backgrounds(page, child, self.get_image)
-            self.finished.made(child, _gathered)
-        return True
+    def descendants(self, page: boxes.PageBox, placeholders: bool = False) -> Iterator:
+        """``PageBox.descendants``, but for a kept page, only the boxes that ``layout_document``'s last
+        pass over all boxes (bookmarks, labels and named strings made once the pages are) acts on:
+        it went through 15,000 boxes for a few hundred."""
+        marked = None if placeholders else self.marked.find(page)
+        return iter(marked) if marked is not None else _descendants(page, placeholders)
 
     def gather_anchors(self, box, anchors, links, bookmarks, forms, parent_matrix=None, parent_form=None,
                        parent_link=None) -> None:
-        """WeasyPrint's, but taking what ``_backgrounds_next`` gathered for a kept page's box, when
-        the page passes nothing down to it (no transform, form or link)."""
+        """WeasyPrint's, but taking what ``_gathered`` found under a kept page's box, when the page
+        passes nothing down to it (no transform, form or link)."""
         found = self.finished.find(box)
         if found is None or parent_matrix is not None or parent_form is not None or parent_link is not None:
             _gather_anchors(box, anchors, links, bookmarks, forms, parent_matrix, parent_form, parent_link)
             return
         last["gathered"] += 1
-        found_anchors, found_links, found_bookmarks, found_forms = found
+        found_anchors, found_links, found_bookmarks, found_forms, _ = found
         for name, area in found_anchors.items():  # the first of a name on the page is its anchor
             anchors.setdefault(name, area)
         links.extend(found_links)
@@ -359,7 +364,7 @@ class _Plan:
             forms.setdefault(form, []).extend(inputs)
 
     def layout_box_backgrounds(self, page, box, get_image, layout_children: bool = True, style=None) -> None:
-        """WeasyPrint's, but for the boxes whose backgrounds ``_backgrounds_next`` laid out, and at once
+        """WeasyPrint's, but for a kept page's boxes, laid out in the build that kept them, and at once
         for a box whose style gives it no background at all (most boxes): profiled, WeasyPrint's
         step read ten style values of each of the white paper's 15,000 boxes."""
         if self.finished.find(box) is not None:
@@ -377,25 +382,45 @@ class _Plan:
 
 _box_backgrounds = wbackground.layout_box_backgrounds
 _gather_anchors = wanchors.gather_anchors
+_descendants = boxes.PageBox.descendants
+
+
+def _marks(box: boxes.Box) -> bool:
+    """Whether ``layout_document``'s last pass over all boxes acts on ``box``: a bookmark (kept once
+    per element), a label or content waiting for page counters, a named string set."""
+    return bool(box.bookmark_label or box.missing_link or (box.string_set and box.string_set != "none"))
 
 
 def _gathered(box: boxes.Box) -> tuple:
     """What WeasyPrint's ``gather_anchors`` finds under ``box`` when its page passes nothing down:
-    anchors, links, bookmarks (each with the box it is for) and forms."""
+    anchors, links, bookmarks (each with the box it is for) and forms; and the boxes ``_marks``
+    of those ``box.descendants()`` gives, in its order, which the walk here follows but into a
+    positioned box's placeholder and a table's column groups."""
     anchors: dict = {}
     links: list = []
     bookmarks: list = []
     forms: dict = {None: []}
     owners: list[boxes.Box] = []
+    marked: list = []
+    beyond = 0  # depth under a placeholder or a column group: boxes descendants() does not give
 
     def gather(box, *args) -> None:
+        nonlocal beyond
         if box.bookmark_label and box.style["bookmark_level"] != "none":  # its own comes first
             owners.append(box)
-        _gather_anchors(box, *args)
+        column = isinstance(box, (boxes.TableColumnGroupBox, boxes.TableColumnBox))
+        if not beyond and not column and _marks(box):
+            marked.append(box)
+        deeper = type(box) is AbsolutePlaceholder or column
+        beyond += deeper
+        try:
+            _gather_anchors(box, *args)
+        finally:
+            beyond -= deeper
 
     with mock.patch.object(wanchors, "gather_anchors", gather):
         gather(box, anchors, links, bookmarks, forms)
-    return anchors, links, list(zip(owners, bookmarks, strict=True)), forms
+    return anchors, links, list(zip(owners, bookmarks, strict=True)), forms, marked
 
 
 def _bare(style) -> bool:
@@ -412,14 +437,33 @@ def _bare(style) -> bool:
 
 
 def _well_formed(payload: object) -> bool:
-    """Whether a kept segment read from a file has the shape ``_kept`` gives one: its pages, the
-    page-maker entries of their starts and of its end, and the footnotes it took."""
-    if not (isinstance(payload, tuple) and len(payload) == 3):
+    """Whether a kept segment read from a file has the shape ``_finished`` gives one: its pages, the
+    page-maker entries of their starts and of its end, the footnotes it took, and for each box of
+    each page what ``_gathered`` found under it."""
+    if not (isinstance(payload, tuple) and len(payload) == 4):
         return False
-    pages, entries, consumed = payload
+    pages, entries, consumed, finished = payload
     return (isinstance(pages, list) and bool(pages) and all(isinstance(p, boxes.PageBox) for p in pages)
             and isinstance(entries, list) and len(entries) == len(pages) + 1
-            and all(isinstance(e, tuple) and len(e) == 4 for e in entries) and isinstance(consumed, list))
+            and all(isinstance(e, tuple) and len(e) == 4 for e in entries) and isinstance(consumed, list)
+            and isinstance(finished, list) and len(finished) == len(pages)
+            and all(isinstance(found, list) and len(found) == len(page.children)
+                    for page, found in zip(pages, finished, strict=True))
+            and all(_well_gathered(g) for found in finished for g in found))
+
+
+_BOXES = (boxes.Box, AbsolutePlaceholder)
+
+
+def _well_gathered(gathered: object) -> bool:
+    """Whether ``gathered`` has the shape ``_gathered`` gives."""
+    if not (isinstance(gathered, tuple) and len(gathered) == 5):
+        return False
+    anchors, links, bookmarks, forms, marked = gathered
+    return (isinstance(anchors, dict) and isinstance(links, list) and isinstance(forms, dict)
+            and isinstance(bookmarks, list) and all(isinstance(b, tuple) and len(b) == 2
+                                                    and isinstance(b[0], _BOXES) for b in bookmarks)
+            and isinstance(marked, list) and all(isinstance(b, _BOXES) for b in marked))
 
 
 def _running(context) -> bool:
@@ -460,9 +504,30 @@ def _made_here(context, pages: list, arrivals: list, end: int) -> Iterator[tuple
             yield k, _kept(context, pages, start, stop, before, after, clean_end) if clean else None
 
 
-def _pickled(plan: _Plan, made: dict[int, tuple]) -> dict[int, tuple[bytes, bool]]:
-    """Each segment's pickle, and whether it may be kept (it refers to nothing by ``id``)."""
-    return {k: weasyprint_memory.dumps(segment, plan.reg, plan.walks[k], DISPATCH) for k, segment in made.items()}
+def _pickled(plan: _Plan, made: dict[int, tuple]) -> dict[int, tuple[bytes | None, bool]]:
+    """Each segment's pickle, and whether it may be kept (it refers to nothing by ``id``); None for
+    one that cannot be pickled (the column boxes of a table with column groups hold functions)."""
+    pickled: dict[int, tuple[bytes | None, bool]] = {}
+    for k, segment in made.items():
+        try:
+            pickled[k] = weasyprint_memory.dumps(segment, plan.reg, plan.walks[k], DISPATCH)
+        except Exception:  # noqa: BLE001 - laid out again where it is needed
+            pickled[k] = (None, False)
+    return pickled
+
+
+def _finished(plan: _Plan, segment: tuple) -> tuple:
+    """A segment as it is kept for later builds: its pages with the backgrounds of their boxes laid
+    out (WeasyPrint's last layout step, which looks at no other box and no other page), and what
+    ``_gathered`` finds under each box, so that a later build does neither again. The page boxes
+    themselves and their margin boxes are left to that build. (In the process that keeps them.)"""
+    pages, entries, consumed = segment
+    found = []
+    for page in pages:
+        for child in page.children:  # the root box and the footnote areas: no margin boxes yet
+            wbackground.layout_box_backgrounds(page, child, plan.get_image)
+        found.append([_gathered(child) for child in page.children])
+    return pages, entries, consumed, found
 
 
 def _keep(plan: _Plan, made: dict[int, tuple], lines: list[str]) -> int:
@@ -470,8 +535,8 @@ def _keep(plan: _Plan, made: dict[int, tuple], lines: list[str]) -> int:
     shipped, and the line breaks of the ``lines`` stretches; how many segments."""
     if plan.lines is not None:
         plan.lines.keep(lines)
+    made = {k: _finished(plan, segment) for k, segment in (plan.shipped | made).items()}
     keep = {plan.walks[k].key: data for k, (data, keepable) in _pickled(plan, made).items() if keepable}
-    keep |= plan.shipped
     if keep:
         plan.memory.store(keep)
     return len(keep)
@@ -596,11 +661,15 @@ def _layout(html, root, context, plan: _Plan, theirs: list[int], split: bool) ->
         first = False
         return finish.record(made)
 
+    def descendants(page, placeholders=False):
+        return plan.descendants(page, placeholders)
+
     try:
         with mock.patch.object(wlayout, "make_all_pages", make_all_pages), \
                 mock.patch.object(wlayout, "make_margin_boxes", finish.make_margin_boxes), \
                 mock.patch.object(wlayout, "layout_backgrounds", finish.layout_backgrounds), \
-                mock.patch.object(wbackground, "layout_box_backgrounds", plan.layout_box_backgrounds):
+                mock.patch.object(wbackground, "layout_box_backgrounds", plan.layout_box_backgrounds), \
+                mock.patch.object(boxes.PageBox, "descendants", descendants):
             yield from wlayout.layout_document(html, root, context)
     finally:
         if plan.meeting is not None:
@@ -649,13 +718,17 @@ _UNSET = "\0unset"  # an attribute the backgrounds step left alone
 def _finished_boxes(box: boxes.Box, before: weasyprint_memo.ByObject) -> Iterator[boxes.Box]:
     """The boxes ``layout_backgrounds`` sets attributes on, in its order (a positioned box's
     placeholder passes them on to the box), but margin boxes and the boxes under those of
-    ``before`` (``_Plan.finished``: done before the fork, in both processes alike)."""
+    ``before`` (``_Plan.finished``: done before the fork, in both processes alike). Of a page, also
+    its root box and the root's body, which may give their background to the page's canvas."""
     if isinstance(box, AbsolutePlaceholder):
         box = box._box
     for child in box.all_children():
         if not isinstance(child, boxes.MarginBox) and before.find(child) is None:
             yield from _finished_boxes(child, before)
     yield box
+    if isinstance(box, boxes.PageBox) and before.find(root := box.children[0]) is not None:
+        yield root
+        yield from itertools.islice((c for c in root.children if c.element_tag.lower() == "body"), 1)
 
 
 class _Finish:
