@@ -521,6 +521,27 @@ def test_pages_painted_by_an_earlier_build_give_the_same_pdf(tmp_path, monkeypat
     assert 0 < remembered < pages and pdf == sequential(edited)
 
 
+def test_pages_no_segment_names_are_painted_from_memory_while_what_is_on_them_is_the_same(tmp_path, monkeypatch):
+    """The contents page belongs to no chapter: it is kept under what is on it (boxes, text,
+    geometry) and the elements those come from with what selectors can see of them. Numbers that
+    move, or an attribute that changes only a colour, paint it again."""
+    page = book(extra_style=".red a { color: #a00 }")
+    painted_with_memory(page, tmp_path, monkeypatch)
+    again, remembered = painted_with_memory(page, tmp_path, monkeypatch)
+    assert remembered == len(pypdf.PdfReader(io.BytesIO(again)).pages)  # the contents page too
+
+    def contents(pdf: bytes) -> bytes:
+        return pypdf.PdfReader(io.BytesIO(pdf)).pages[0].get_contents().get_data()
+
+    longer = page.replace("<h1>Chapter 2</h1>", "<h1>Chapter 2</h1><p>" + "and at greater length " * 600 + "</p>")
+    pdf, _ = painted_with_memory(longer, tmp_path, monkeypatch)
+    assert pdf == sequential(longer) and contents(pdf) != contents(again)  # the chapters after 2 moved
+    red = page.replace("<nav class='toc'><ul>", "<nav class='toc'><ul class='red'>")
+    pdf, remembered = painted_with_memory(red, tmp_path, monkeypatch)
+    assert pdf == sequential(red) and contents(pdf) != contents(again)
+    assert remembered == len(pypdf.PdfReader(io.BytesIO(pdf)).pages) - 1  # all but the contents
+
+
 def test_a_kept_page_that_meets_a_font_first_is_painted_from_memory(tmp_path, monkeypatch):
     """Fonts are numbered in order of first use. A kept page that is the first to use one (monospace,
     here only in chapter 4) adds it to the PDF as painting would, so it is painted from memory like

@@ -21,6 +21,9 @@ is in the key. What is resolved only during layout (page-based counters, ``targe
 running elements) makes a segment that is never kept, and images make one that is never kept.
 Style sheets using ``:has()``, whose matches can look into other segments, keep nothing.
 
+A page that no segment names (front matter, a chapter that looks up page numbers) is painted from
+memory under ``page_key``: what is on it and the elements its boxes come from, as selectors see them.
+
 The pickled pages refer to objects made before layout (boxes, styles, elements) by their place in
 the walk above, which two equal keys make the same. A file that is damaged, unreadable or names a
 class outside the layout's own is a miss, never an error; the joins check the pages as
@@ -125,6 +128,59 @@ def walk(root: boxes.Box, named: list[object], start: tuple[int, ...], end: tupl
     digest = hashlib.sha256(prefix)
     digest.update(pickle.dumps((start, end, repr(where), sig), protocol=pickle.HIGHEST_PROTOCOL))
     return Walk(objects, index, digest.hexdigest())
+
+
+class Elements:
+    """A document's elements in order, with each one's parent (ElementTree keeps none)."""
+
+    def __init__(self, root: ET.Element) -> None:
+        self.order: dict[int, int] = {}
+        self.parent: dict[int, ET.Element] = {}
+        self.elements: list[ET.Element] = []
+        for el in root.iter():
+            self.order[id(el)] = len(self.elements)
+            self.elements.append(el)
+            for child in el:
+                self.parent[id(child)] = el
+
+
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def _plain(value: object) -> bool:
+    return isinstance(value, _PLAIN) or (isinstance(value, tuple) and all(_plain(v) for v in value))
+
+
+def page_key(page: boxes.PageBox, prefix: bytes, elements: Elements) -> str | None:
+    """A key for a laid-out page that no segment names (front matter, a chapter that looks up page
+    numbers), over what WeasyPrint paints it from: each box on it, in order, with its class, its
+    element's place, its text and every plain attribute layout gave it (position, sizes, spacing
+    and justification), and each element those boxes come from and each of its ancestors, with the
+    tags and attributes of its children (what selectors can see; the style sheets are in
+    ``prefix``). Generated text (page numbers of a contents) is in the boxes' text. None when the
+    page holds an image."""
+    sig: list = []
+    seen: set[int] = set()
+    for box in page.descendants(placeholders=True):
+        box = getattr(box, "_box", box)  # a positioned box's placeholder
+        if isinstance(box, boxes.ReplacedBox):
+            return None
+        el = box.element
+        if isinstance(el, ET.Element) and id(el) in elements.order:
+            while el is not None and id(el) not in seen:
+                seen.add(id(el))
+                el = elements.parent.get(id(el))
+        where = elements.order.get(id(box.element), -1)
+        plain = sorted((k, v) for k, v in vars(box).items() if _plain(v))
+        layout = getattr(box, "pango_layout", None)
+        text = sorted((k, v) for k, v in vars(layout).items() if _plain(v)) if layout is not None else None
+        sig.append((type(box).__name__, box.element_tag, where, plain, text))
+    context = [(n, _shape(el), tuple(_shape(c) for c in el))
+               for n, el in ((elements.order[i], elements.elements[elements.order[i]]) for i in seen)]
+    context.sort(key=lambda c: c[0])
+    digest = hashlib.sha256(prefix)
+    digest.update(repr(("page", sig, context)).encode())
+    return "page-" + digest.hexdigest()
 
 
 def prefix(stamp: str, html) -> bytes | None:

@@ -16,9 +16,10 @@ Both sides also compress each page's content stream as soon as it is painted, wh
 otherwise be the larger part of the serial ``pydyf`` write; a stream is written from those bytes
 only while its content is still exactly what was compressed.
 
-Pages whose layout the stage cache names (``weasyprint_memory``) are also kept once painted, and
-replayed in a later build when nothing that reaches their painting changed (see ``paint_key`` and
-``_replay``). WeasyPrint's and pydyf's internals are used; ``pyproject.toml`` pins WeasyPrint to
+Pages whose layout the stage cache names (``weasyprint_memory``: a kept chapter's key and the
+page's place in it, or for any other page what is on it, ``page_key``) are also kept once painted,
+and replayed in a later build when nothing that reaches their painting changed (see ``paint_key``
+and ``_replay``). WeasyPrint's and pydyf's internals are used; ``pyproject.toml`` pins WeasyPrint to
 70.x and pydyf to 0.13.
 """
 

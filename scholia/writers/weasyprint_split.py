@@ -97,11 +97,14 @@ def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.
         doc = Document([Page(p) for p in pages], DocumentMetadata(**get_html_metadata(html)), html.url_fetcher,
                        context.font_config, {}, options["output_intent"])
     doc._html = html
-    # Pages whose layout a key names (segment, place in it) may be painted from memory too, unless
-    # fixed boxes, which WeasyPrint repeats on every page, bring other segments' content to them.
+    # Pages may be painted from memory too, under the key of their segment and place in it, or
+    # else of what is on them (``page_key``); unless fixed boxes, which WeasyPrint repeats on every
+    # page, bring other segments' content to them.
     doc.scholia_paint_memory = None
-    if memory is not None and not plan.fixed:
-        doc.scholia_paint_memory = (memory, [plan.page_keys.get(id(p)) for p in pages])
+    if memory is not None and not plan.fixed and prefix is not None:
+        elements = weasyprint_memory.Elements(html.etree_element)
+        doc.scholia_paint_memory = (memory, [plan.page_keys.get(id(p))
+                                             or weasyprint_memory.page_key(p, prefix, elements) for p in pages])
     if plan.storing is not None:
         try:
             last["stored"] += plan.storing.result() or 0
