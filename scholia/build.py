@@ -144,7 +144,8 @@ def _load(root: Path, options: BuildOptions) -> tuple[Loaded, Edition]:
     from .select import SelectionError, excerpt
 
     with stage("read"):
-        loaded = load_edition(root, LoadOptions(layers=options.layers))
+        loaded = load_edition(root, LoadOptions(layers=options.layers,
+                                                latex=cache.stage_store("latex") if options.cache else None))
     if loaded.errors or loaded.edition is None:
         raise BuildError(f"{len(loaded.errors)} error(s) in the edition; run `make_edition.py check` for all of them:\n"
                          + "\n".join(str(d) for d in loaded.errors[:20]))

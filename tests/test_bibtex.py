@@ -228,3 +228,30 @@ def test_the_editions_bibliography():
     assert len(entries["xuar2021census"].persons["author"]) == 2
     assert entries["zenz2019thoroughly"].fields["doi"] == "10.1080/02634937.2018.1507997"
     assert entries["millward2007eurasian"].fields["address"] == "New York"
+
+
+def test_latex_decodings_are_kept_between_builds_and_give_the_same_entries(tmp_path, monkeypatch):
+    from scholia import cache
+    from scholia.readers import bibtex
+
+    store = cache.Store(tmp_path / "latex")
+    paths = [BIB]
+    plain = read_bibliographies(paths, BIB.parent)
+    with bibtex.decoded_kept(store):
+        first = read_bibliographies(paths, BIB.parent)
+    assert first == plain and len(list((tmp_path / "latex").glob("*.pickle"))) == 1
+
+    decoded = []
+    original = bibtex._DECODER.latex_to_text
+    monkeypatch.setattr(bibtex._DECODER, "latex_to_text", lambda v: decoded.append(v) or original(v))
+    with bibtex.decoded_kept(store):
+        again = read_bibliographies(paths, BIB.parent)
+    assert again == plain and decoded == []  # pylatexenc not called: every value was kept
+
+    # Files that are not a table of strings (damaged, or planted) are misses, never an error.
+    (key,) = [p.stem for p in (tmp_path / "latex").glob("*.pickle")]
+    for body in (b"[1, 2]", b"{\"x\": 1}", b"\xff\xfe not json"):
+        store.store({key: body})
+        with bibtex.decoded_kept(store):
+            assert read_bibliographies(paths, BIB.parent) == plain
+    assert decoded and bibtex._kept is None  # decoded afresh; outside the block nothing is kept
