@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .model import Block
@@ -55,28 +54,33 @@ def _excluded(box: object) -> bool:
     return bool(role in _SKIP_ROLES or _classes(element) & _SKIP_CLASSES)
 
 
-def _text_boxes(page_box: object, block_ids: set[str]) -> Iterator[tuple[str | None, str]]:
+def _text_boxes(page_box: object, block_ids: set[str], excluded: dict) -> list[tuple[str | None, str]]:
     """(block id or None, text) of every text box on a page, in layout order. Margin boxes (running
-    heads, folios) and the footnote area are not walked; apparatus inside a block yields None."""
+    heads, folios) and the footnote area are not walked; apparatus inside a block yields None.
+    ``excluded`` keeps ``_excluded`` by element and tag, from page to page."""
     from weasyprint.formatting_structure import boxes
 
-    def walk(box: object, block: str | None, skip: bool) -> Iterator[tuple[str | None, str]]:
+    out: list[tuple[str | None, str]] = []
+    stack: list[tuple[object, str | None, bool]] = [(page_box, None, False)]
+    while stack:  # depth first, children in order
+        box, block, skip = stack.pop()
         if isinstance(box, (boxes.MarginBox, boxes.FootnoteAreaBox)):
-            return
+            continue
         element = getattr(box, "element", None)
         tag = getattr(box, "element_tag", "") or ""
         if element is not None and "::" not in tag and hasattr(element, "get"):
             ident = element.get("id")
             if ident in block_ids:
                 block = ident
-        skip = skip or _excluded(box)
+        if not skip:
+            key = (id(element), tag)
+            if (skip := excluded.get(key)) is None:
+                skip = excluded[key] = _excluded(box)
         if isinstance(box, boxes.TextBox):
-            yield (None if skip else block), box.text
-            return
-        for child in getattr(box, "children", ()):
-            yield from walk(child, block, skip)
-
-    yield from walk(page_box, None, False)
+            out.append(((None if skip else block), box.text))
+            continue
+        stack.extend((child, block, skip) for child in reversed(getattr(box, "children", ())))
+    return out
 
 
 def folio(page_box: object) -> str:
@@ -146,14 +150,15 @@ def _find_loose(text: str, needle: str, start: int) -> tuple[int, int] | None:
 def page_starts(document: object, blocks: tuple[Block, ...]) -> list[PageStart]:
     """For each page of a laid-out ``weasyprint.Document`` that carries primary text: its label and
     the block and character offset where its first primary-text character stands."""
-    by_id = {b.id: b for b in blocks}
+    ids = {b.id for b in blocks}
     cursors = {b.id: _Cursor(b.text) for b in blocks}
+    excluded: dict = {}  # (id of an element, tag) → _excluded; the elements live as long as the layout
     out: list[PageStart] = []
     for index, page in enumerate(document.pages):
         page_box = page._page_box
         start: tuple[str, int] | None = None
         other_before = False  # apparatus or front matter above the page's first primary text
-        for block_id, text in _text_boxes(page_box, set(by_id)):
+        for block_id, text in _text_boxes(page_box, ids, excluded):
             if block_id is None:
                 other_before = other_before or (start is None and bool(text.strip()))
                 continue
