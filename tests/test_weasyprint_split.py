@@ -427,6 +427,35 @@ def test_kept_pages_come_finished_and_give_the_same_pdf(tmp_path, monkeypatch):
     assert pdf == sequential(edited)
 
 
+def test_margin_boxes_come_from_memory_while_what_they_show_is_the_same(tmp_path, monkeypatch):
+    """Running heads from the first, start, last and first-except values of a named string, and
+    folios: kept margin boxes are taken where their key matches, and a change before a page (a
+    chapter heading, a longer chapter) makes those it reaches again."""
+    page = book(extra_style="@page chapter { @top-left { content: string(chapter, start) }"
+                            " @top-right { content: string(chapter, last) }"
+                            " @bottom-left { content: string(chapter, first-except) } }")
+    first, _ = remember(page, tmp_path, monkeypatch)
+    assert first == sequential(page)
+    again, took = remember(page, tmp_path, monkeypatch)
+    assert again == first and took["margins"] > 10
+
+    class Hostile:
+        def __reduce__(self):
+            return (__import__("os").system, ("touch " + str(tmp_path / "pwned"),))
+
+    margins = weasyprint_memory.Memory(tmp_path, "tool").margins
+    for body in (__import__("pickle").dumps(Hostile()), __import__("pickle").dumps((1, 2))):  # planted, misshapen
+        margins.store({f.stem: body for f in (tmp_path / "margins").glob("*.pickle")})
+        pdf, took = remember(page, tmp_path, monkeypatch)
+        assert pdf == first and took["margins"] == 0 and not (tmp_path / "pwned").exists()
+    retitled = page.replace("<h1>Chapter 2</h1>", "<h1>Chapter 2, retitled</h1>")
+    pdf, took = remember(retitled, tmp_path, monkeypatch)
+    assert pdf == sequential(retitled) and took["margins"] > 0  # the pages before chapter 2
+    longer = page.replace("<h1>Chapter 2</h1>", "<h1>Chapter 2</h1><p>" + "and at length " * 900 + "</p>")
+    pdf, took = remember(longer, tmp_path, monkeypatch)
+    assert pdf == sequential(longer)  # every folio's counters name the page count: all made again
+
+
 @pytest.mark.parametrize("change", ["style", "stamp", "attribute", "earlier text"])
 def test_what_shapes_a_chapter_is_in_its_key(tmp_path, monkeypatch, change):
     page = book()

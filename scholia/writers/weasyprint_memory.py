@@ -45,6 +45,7 @@ from .. import cache
 
 KEEP_BYTES = 128 * 2**20  # the most recently used segment files are kept up to this size
 LINES_BYTES = 32 * 2**20  # and the most recently used line-break files up to this size
+MARGINS_BYTES = 16 * 2**20  # and the most recently used pages' margin boxes (weasyprint_margins)
 
 
 @dataclass
@@ -198,12 +199,14 @@ def prefix(stamp: str, html) -> bytes | None:
 
 class Memory(cache.Store):
     """The folder of kept segments and painted pages, and the stamp their keys begin with; in its
-    ``lines`` folder, the line breaks found in each stretch of the document (``weasyprint_memo``)."""
+    ``lines`` folder, the line breaks found in each stretch of the document (``weasyprint_memo``),
+    and in its ``margins`` folder, pages' margin boxes (``weasyprint_margins``)."""
 
     def __init__(self, folder: Path, stamp: str) -> None:
         super().__init__(folder, KEEP_BYTES)
         self.stamp = stamp
         self.lines = cache.Store(folder / "lines", LINES_BYTES)
+        self.margins = cache.Store(folder / "margins", MARGINS_BYTES)
 
 
 # ---------- pickling with references to the objects made before layout ----------

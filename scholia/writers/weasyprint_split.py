@@ -61,14 +61,14 @@ from weasyprint.layout.page import (
 from weasyprint.text.fonts import FontConfiguration
 
 from .. import cache, parallel
-from . import weasyprint_memo, weasyprint_memory
+from . import weasyprint_margins, weasyprint_memo, weasyprint_memory
 
 MIN_CHARS = 40_000  # below this much text a second process costs more than it saves
 SIDES = {"right": True, "left": False}
 # Of the last render, for tests and benchmarks: pages laid out by the child, pages taken from earlier
 # builds, segments kept for later builds, pages whose margin boxes and backgrounds another process made,
 # line breaks this process took from earlier builds, boxes whose anchors were gathered beforehand.
-last = {"joined": 0, "remembered": 0, "stored": 0, "finished": 0, "lines": 0, "gathered": 0}
+last = {"joined": 0, "remembered": 0, "stored": 0, "finished": 0, "lines": 0, "gathered": 0, "margins": 0}
 
 
 def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.Memory | None = None
@@ -76,7 +76,7 @@ def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.
     """``html.render()``; with ``split`` and a second core, on two processes; with ``memory``, taking
     the pages of unchanged chapters from earlier builds and keeping those laid out now."""
     options, context, root = prepare(html)
-    last.update(joined=0, remembered=0, stored=0, finished=0, lines=0, gathered=0)
+    last.update(joined=0, remembered=0, stored=0, finished=0, lines=0, gathered=0, margins=0)
     bounds = boundaries(root, html)
     prefix = weasyprint_memory.prefix(memory.stamp, html) if memory is not None else None
     walks = _walks(root, context, html, bounds, prefix) if prefix is not None else [None] * len(bounds)
@@ -84,6 +84,8 @@ def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.
     lines = _Lines(memory.lines, prefix, bounds) if prefix is not None else None
     plan = _Plan(bounds, walks, kept, memory, lambda: _registry(root, context, html), context.get_image_from_uri,
                  lines)
+    if prefix is not None:
+        plan.margins = weasyprint_margins.Kept(memory.margins, prefix, _named(context, html))
     split = split and parallel.can_fork()
     theirs = [k for k in range(len(bounds)) if k not in kept] if split and _long(html) else []
     with weasyprint_memo.remembered(lines.memo if lines is not None else None) as counts:
@@ -268,6 +270,7 @@ class _Plan:
     registry: Callable[[], dict[int, object]]
     get_image: Callable  # the layout context's get_image_from_uri
     lines: _Lines | None = None
+    margins: weasyprint_margins.Kept | None = None  # margin boxes kept between builds
     meeting: parallel.Meeting | None = None  # the child laying out segments from the last one down
     shipped: dict[int, tuple] = field(default_factory=dict)  # the child's segments to keep, as joined
     storing: parallel.Job | None = None
@@ -769,12 +772,13 @@ class _Finish:
             page = self.pages[i]
             root, footnote_area, note_area = page.children
             context.current_page = i + 1
-            margins = list(self.make(context, page, context.page_maker[i + 1][3]))
+            margins = self._make(context, page, context.page_maker[i + 1][3])
+            fresh = self.plan.margins.taken() if self.plan.margins is not None else {}  # kept by this process
             page.children = (root, *(a for a in (footnote_area, note_area) if a.children), *margins)
             self.backgrounds(page, context.get_image_from_uri)
             done = [tuple(b.__dict__.get(a, _UNSET) for a in _FINISHED)
                     for b in _finished_boxes(page, self.plan.finished)]
-            meeting.ship(i, weasyprint_memory.dumps((margins, done, page.canvas_background), self.plan.reg,
+            meeting.ship(i, weasyprint_memory.dumps((margins, done, page.canvas_background, fresh), self.plan.reg,
                                                     None, DISPATCH)[0])
 
     def make_margin_boxes(self, context, page, state):
@@ -784,11 +788,18 @@ class _Finish:
         if self.meeting is not None:
             data, _ = self.meeting.take(i)
             if data is not None:
-                margins, done, canvas = weasyprint_memory.loads(data, None, self.plan.reg, trusted=True)
+                margins, done, canvas, fresh = weasyprint_memory.loads(data, None, self.plan.reg, trusted=True)
+                if self.plan.margins is not None:
+                    self.plan.margins.new.update(fresh)
                 self.taken[id(page)] = (done, canvas)
                 last["finished"] += 1
                 return margins
-        return self.make(context, page, state)
+        return self._make(context, page, state)
+
+    def _make(self, context, page, state) -> list:
+        if self.plan.margins is None:
+            return list(self.make(context, page, state))
+        return self.plan.margins.made(self.make, context, page, state)
 
     def layout_backgrounds(self, page, get_image_from_uri):
         taken = self.taken.pop(id(page), None)
@@ -808,6 +819,9 @@ class _Finish:
         if self.meeting is not None:
             self.meeting.close()
             self.meeting = None
+        if self.plan.margins is not None:
+            last["margins"] = self.plan.margins.hits
+            self.plan.margins.keep()
 
 
 def _same_style(mine, theirs) -> bool:
