@@ -67,7 +67,8 @@ MIN_CHARS = 40_000  # below this much text a second process costs more than it s
 SIDES = {"right": True, "left": False}
 # Of the last render, for tests and benchmarks: pages laid out by the child, pages taken from earlier
 # builds, segments kept for later builds, pages whose margin boxes and backgrounds another process made,
-# line breaks this process took from earlier builds, boxes whose anchors were gathered beforehand.
+# line breaks this process took from earlier builds, boxes whose anchors were gathered beforehand, pages
+# whose margin boxes this process took from earlier builds.
 last = {"joined": 0, "remembered": 0, "stored": 0, "finished": 0, "lines": 0, "gathered": 0, "margins": 0}
 
 
@@ -742,7 +743,8 @@ class _Finish:
     forked child through a ``parallel.Meeting``: the child finishes pages from the last one down
     and ships each page's margin boxes and what the backgrounds step set on the page's other boxes,
     which this process takes instead of making them. Only when no box is fixed (repeated on every
-    page) and no element is running."""
+    page) and no element is running. Both take margin boxes from earlier builds where they can
+    (``weasyprint_margins``); the child hands over those it made, for this process to keep."""
 
     def __init__(self, context, plan: _Plan, enabled: bool) -> None:
         self.context, self.plan, self.enabled = context, plan, enabled
