@@ -51,6 +51,8 @@ class Kept:
         found = []
         for name in sorted(context.string_set):
             pages = context.string_set[name]
+            if not pages:  # a name looked up and never set (WeasyPrint's store is a defaultdict)
+                continue
             if name not in self._pages:
                 self._pages[name] = sorted(pages)
             order = self._pages[name]
