@@ -12,6 +12,7 @@ first use of a stand-in's contents imports the module then (the usual way) and g
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.machinery
 import sys
@@ -45,16 +46,19 @@ def _calling(module: str, name: str) -> Callable:
     return call
 
 
+@functools.cache
 def _installed(name: str) -> bool:
-    """Whether module ``name`` can be found, its parent packages imported or not."""
+    """Whether module ``name`` can be found, its parent packages imported or not (asked each time the
+    writers are looked up: the stand-ins leave, so the modules stay unimported)."""
+    parts = name.split(".")
     folders = None
-    for depth, part in enumerate(name.split(".")):
-        spec = importlib.machinery.PathFinder.find_spec(".".join(name.split(".")[:depth + 1]), folders)
+    for depth in range(1, len(parts) + 1):
+        if folders is None and depth > 1:  # a parent that is a module, not a package
+            return False
+        spec = importlib.machinery.PathFinder.find_spec(".".join(parts[:depth]), folders)
         if spec is None:
             return False
         folders = spec.submodule_search_locations
-        if folders is None and part != name.split(".")[-1]:
-            return False
     return True
 
 

@@ -39,8 +39,9 @@ class Kept:
         self.hits = 0
         self._pages: dict[str, list[int]] = {}  # named string → the pages that set it, in order
 
-    def _local(self, context, page) -> weasyprint_memory.Walk:
-        styles = [context.style_for(page.page_type, keyword) for keyword in KEYWORDS]
+    def _local(self, page, styles: list) -> weasyprint_memory.Walk:
+        """The objects the page's margin boxes are pickled with by place: the layout context, the
+        page's style and its margin boxes' (``styles``)."""
         objects = [*self.named, page.style, page.style.anonymous_style, *(s for s in styles if s is not None)]
         return weasyprint_memory.Walk(objects, {id(o): n for n, o in enumerate(objects)}, "")
 
@@ -56,16 +57,16 @@ class Kept:
             if name not in self._pages:
                 self._pages[name] = sorted(pages)
             order = self._pages[name]
-            before = order[bisect.bisect_left(order, current) - 1] if bisect.bisect_left(order, current) else None
-            found.append((name, pages.get(current), pages[before][-1] if before is not None else None))
+            at = bisect.bisect_left(order, current)  # the pages before the current one: order[:at]
+            found.append((name, pages.get(current), pages[order[at - 1]][-1] if at else None))
         return found
 
-    def key(self, context, page, state) -> str | None:
-        """The key of the page's margin boxes, or None when they depend on more than it covers."""
+    def key(self, context, page, state, styles: list) -> str | None:
+        """The key of the page's margin boxes (``styles``: theirs, by ``KEYWORDS``), or None when
+        they depend on more than it covers."""
         if any(p for names in context.running_elements.values() for p in names.values()):
             return None
-        for keyword in KEYWORDS:
-            style = context.style_for(page.page_type, keyword)
+        for style in styles:
             content = style["content"] if style is not None else "none"
             if not isinstance(content, str) and any(item[0] not in _CONTENT for item in content):
                 return None
@@ -85,10 +86,11 @@ class Kept:
 
     def made(self, make, context, page, state) -> list:
         """The page's margin boxes: kept ones when the key names them, else ``make``'s (kept)."""
-        key = self.key(context, page, state)
+        styles = [context.style_for(page.page_type, keyword) for keyword in KEYWORDS]
+        key = self.key(context, page, state, styles)
         if key is None:
             return list(make(context, page, state))
-        local = self._local(context, page)
+        local = self._local(page, styles)
         if (data := self.store.load(key)) is not None:
             try:
                 margins = weasyprint_memory.loads(data, local.objects, {})
