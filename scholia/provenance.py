@@ -266,6 +266,32 @@ def font_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def mapped_font_digest(address: int, length: int) -> str | None:
+    """The SHA-256 of the font file whose whole ``length`` bytes this process has mapped at
+    ``address`` (as HarfBuzz maps a font file it reads), when it is a font file the print writer
+    may embed, the same file (device and inode) unchanged since ``font_records`` hashed it; else
+    None. Reading ``/proc/self/maps`` takes about a millisecond, where comparing the bytes with the
+    file's took 15-40 ms for a CJK collection."""
+    with _fonts_lock:
+        digests = _face_digests()
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            found = next((parts for line in fh if int((parts := line.split(None, 5))[0].split("-")[0], 16) == address),
+                         None)
+        if found is None or len(found) < 6 or int(found[2], 16) != 0:
+            return None
+        path = Path(found[5].rstrip("\n"))
+        stamp, digest = digests[path]
+        st = path.stat()
+    except (OSError, KeyError, ValueError):
+        return None
+    major, minor = (int(n, 16) for n in found[3].split(":"))
+    if (st.st_ino, os.major(st.st_dev), os.minor(st.st_dev)) != (int(found[4]), major, minor) \
+            or (st.st_size, st.st_mtime_ns) != stamp or st.st_size != length:
+        return None
+    return digest
+
+
 def style_files(style_dirs: list[Path], root: Path) -> list[dict[str, str]]:
     """The style folders' files (CSS, templates, profiles, scripts), each named as the edition's
     (``styles/...``) or the tool's (``scholia:styles/...``)."""

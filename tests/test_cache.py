@@ -167,3 +167,30 @@ def test_font_digests_are_the_sha256_of_the_bytes():
     changed = data[:-1] + bytes([data[-1] ^ 1])  # same length, other bytes
     assert provenance.font_digest(changed) == hashlib.sha256(changed).hexdigest()
     assert provenance.font_digest(b"not a font") == hashlib.sha256(b"not a font").hexdigest()
+
+
+def test_a_mapped_font_file_is_named_by_its_recorded_digest(tmp_path: Path):
+    """A face whose file HarfBuzz has mapped is named, in the font subsets' key, by the digest the
+    provenance record holds for that file; a copy of the file elsewhere, a shorter length or an
+    address where nothing is mapped gives None (the key then hashes the bytes)."""
+    import ctypes
+    import hashlib
+    import mmap
+    import shutil
+
+    from scholia import fonts, provenance
+
+    def mapped(path: Path) -> tuple[mmap.mmap, int]:  # as HarfBuzz maps a font file: whole, from offset 0
+        with open(path, "rb") as fh:
+            view = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+        return view, ctypes.addressof(ctypes.c_char.from_buffer(view))
+
+    face = next(f for stack in fonts.stacks().values() for f in stack.faces)
+    view, address = mapped(face.path)
+    assert provenance.mapped_font_digest(address, len(view)) == hashlib.sha256(face.path.read_bytes()).hexdigest()
+    assert provenance.mapped_font_digest(address, len(view) - 1) is None
+    copy = tmp_path / face.path.name
+    shutil.copyfile(face.path, copy)
+    other, elsewhere = mapped(copy)
+    assert provenance.mapped_font_digest(elsewhere, len(other)) is None
+    assert provenance.mapped_font_digest(4096, len(view)) is None

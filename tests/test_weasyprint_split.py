@@ -664,3 +664,28 @@ def test_font_subsets_are_kept_and_read_back(tmp_path, monkeypatch):
     with weasyprint_subsets.kept(Store(tmp_path / "unnamed")):
         assert pdf() == first
     assert not (tmp_path / "unnamed").exists()
+
+
+def test_fonts_read_their_bytes_only_when_asked(monkeypatch):
+    """In the PDF writer a font's bytes are not copied out of HarfBuzz when the font is made (the
+    CJK collection is 19-27 MB a face); HarfBuzz subsets the face itself, and a font asked for its
+    bytes gets HarfBuzz's, the same as WeasyPrint reads."""
+    from weasyprint.pdf.fonts import Font
+    from weasyprint.text.fonts import get_hb_object_data
+
+    from scholia.writers import weasyprint_subsets
+
+    seen = []
+    original = Font.subset
+
+    def subset(font, to_unicode, hinting):
+        seen.append(font.__dict__.get("_file_content") is weasyprint_subsets._UNREAD)
+        assert font.file_content == get_hb_object_data(font.hb_face)  # read now, as WeasyPrint would
+        return original(font, to_unicode, hinting)
+
+    monkeypatch.setattr(Font, "subset", subset)
+    page = "<p style='font-family: serif'>Read <b>when</b> <i>needed</i></p>"
+    with weasyprint_subsets.kept(None):
+        pdf = weasyprint.HTML(string=page).render().write_pdf()
+    assert seen and all(seen)
+    assert pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text() == "Read when needed"
