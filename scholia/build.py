@@ -270,35 +270,43 @@ def in_child(task: Callable[[], T]) -> tuple[T, dict, dict]:
 
 
 def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[str, bytes]:
-    """Each format's bytes. The PDF is laid out first, as the EPUB's page list comes from its layout.
-    Given a second core, the PDF's pages are painted on both, and then a forked process writes the
-    other formats while this one finishes the PDF (fonts, compression: work for one core)."""
+    """Each format's bytes. Given a second core, a forked process writes the formats that do not
+    follow the print layout (the HTML) while WeasyPrint parses and styles the print HTML, which
+    leaves that core idle; the PDF's pages are painted on both cores, and then another forked
+    process writes the rest (the EPUB, whose page list comes from the PDF's layout) while this one
+    finishes the PDF (fonts, compression: work for one core)."""
     rest = [f for f in formats if f != "pdf"]
     if "pdf" not in formats or not rest:
         return {fmt: _write(fmt, rendered, ctx) for fmt in formats}
     from . import parallel
 
     pdf = writer_module("pdf")
-    with stage("write PDF"):
-        pdf.output_layout(rendered, ctx)
-    job: parallel.Job | None = None
+    apart = [f for f in rest if not getattr(writer_module(f), "FOLLOWS_PRINT", False)]
+    pending = [[f for f in rest if f not in apart]]
+    jobs: list[parallel.Job] = []
 
-    def others() -> None:
-        nonlocal job
-        if job is None:
-            job = parallel.start(lambda: in_child(lambda: {fmt: _write(fmt, rendered, ctx) for fmt in rest}))
+    def start(fmts: list[str]) -> None:
+        if fmts:
+            jobs.append(parallel.start(lambda: in_child(lambda: {fmt: _write(fmt, rendered, ctx) for fmt in fmts})))
+
+    def others() -> None:  # the PDF writer now uses one core
+        if pending:
+            start(pending.pop())
 
     try:
+        start(apart)
         with stage("write PDF"):
             out = {"pdf": pdf.write(rendered, ctx, painted=others)}
         others()
-        written, times, own = job.result()
+        for job in jobs:
+            written, times, own = job.result()
+            merge(times, own)
+            out |= written
     except BaseException:
-        if job is not None:
+        for job in jobs:
             job.cancel()
         raise
-    merge(times, own)
-    return out | written
+    return out
 
 
 @contextmanager

@@ -299,3 +299,29 @@ def test_font_subsets_kept_by_an_earlier_build_are_read_back(tmp_path: Path, mon
     first = fonts.embed(faces, families, "Xinjiang 新疆", store)
     monkeypatch.setattr(fonts, "subset", lambda *a: pytest.fail("subset made again"))
     assert fonts.embed(faces, families, "Xinjiang 新疆", store) == first
+
+
+def test_cmaps_are_kept_as_runs_and_read_back(tmp_path: Path, monkeypatch):
+    """A face's code points are HarfBuzz's, kept in the cache folder as runs and read back without
+    HarfBuzz; a damaged or planted entry is read from the font again."""
+    import uharfbuzz as hb
+
+    from scholia import cache, fonts
+
+    monkeypatch.setenv("SCHOLIA_CACHE", str(tmp_path))
+    face = next(f for stack in fonts.stacks().values() for f in stack.faces if f.path.suffix == ".ttc")
+    points = set(hb.Face(hb.Blob.from_file_path(str(face.path)), face.index).unicodes)
+    fonts.cmap.cache_clear()
+    made = fonts.cmap(face.path, face.index)
+    assert all((n in made) == (n in points) for n in range(0x30000))
+    assert made.starts[0] == min(points) and made.ends[-1] == max(points) + 1
+    fonts.cmap.cache_clear()
+    with monkeypatch.context() as m:
+        m.setattr(fonts, "_hb_face", lambda *a: pytest.fail("read from the font again"))
+        assert fonts.cmap(face.path, face.index) == made
+    (kept,) = (tmp_path / "cmaps").glob("*.pickle")
+    for planted in (b"[[1,2],[3]]", b'{"a": 1}', b"not json", b"[[0],[1000000]]"[:-1]):
+        cache.Store(tmp_path / "cmaps").store({kept.stem: planted})
+        fonts.cmap.cache_clear()
+        assert fonts.cmap(face.path, face.index) == made
+    fonts.cmap.cache_clear()

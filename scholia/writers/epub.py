@@ -30,6 +30,7 @@ EPUB_NS = "http://www.idpf.org/2007/ops"
 OPF_DIR = "EPUB"
 _NOTE_OPEN, _NOTE_CLOSE = "\ue010", "\ue011"
 _MARKERS = re.compile(f"{_NOTE_OPEN}(\\d+){_NOTE_CLOSE}")
+FOLLOWS_PRINT = True  # the page list comes from the print layout: written once the PDF is laid out
 _ROLES = {"editor": "edt", "editors": "edt", "annotator": "ann", "author": "aut", "translator": "trl",
           "reviewer": "rev", "compiler": "com", "contributor": "ctb"}
 
