@@ -148,8 +148,23 @@ class Elements:
 _PLAIN = (int, float, str, bool, type(None))
 
 
+_PLAIN_TYPES = frozenset(_PLAIN)
+
+
 def _plain(value: object) -> bool:
-    return isinstance(value, _PLAIN) or (isinstance(value, tuple) and all(_plain(v) for v in value))
+    return type(value) in _PLAIN_TYPES or isinstance(value, _PLAIN) or \
+        (isinstance(value, tuple) and all(_plain(v) for v in value))
+
+
+def _by_value(value: object) -> bytes:
+    """Plain data as bytes that depend on its values only (a pickle without the memo, which would
+    depend on which equal objects are one and the same): 4-5 times faster than ``repr`` on the
+    floats of a laid-out page."""
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True
+    pickler.dump(value)
+    return buf.getvalue()
 
 
 def page_key(page: boxes.PageBox, prefix: bytes, elements: Elements) -> str | None:
@@ -180,7 +195,7 @@ def page_key(page: boxes.PageBox, prefix: bytes, elements: Elements) -> str | No
                for n, el in ((elements.order[i], elements.elements[elements.order[i]]) for i in seen)]
     context.sort(key=lambda c: c[0])
     digest = hashlib.sha256(prefix)
-    digest.update(repr(("page", sig, context)).encode())
+    digest.update(_by_value(("page-2", sig, context)))
     return "page-" + digest.hexdigest()
 
 
