@@ -35,12 +35,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from unittest import mock
 
 from weasyprint.css.properties import INHERITED
 from weasyprint.formatting_structure import boxes
 from weasyprint.layout import LayoutContext, block, inline, preferred
 from weasyprint.text.line_break import Layout
+
+from .patched import patched
 
 # Every style property that ``split_first_line`` reads, with what it calls (Pango's font description
 # and features, hyphenation, spacing, tabs), in WeasyPrint 70 (``tests`` record them); the font
@@ -166,9 +167,9 @@ def _line_breaks(counts: dict[str, int], lines: Lines | None) -> Iterator[None]:
         return struts.made(style, original_strut)  # made of a dozen of the style's values, at each call
 
     # Preferred widths (margin boxes, shrink-to-fit) find breaks through the same function.
-    with mock.patch.object(inline, "split_first_line", split_first_line), \
-            mock.patch.object(preferred, "split_first_line", split_first_line), \
-            mock.patch.object(inline, "strut", strut):
+    with patched(inline, "split_first_line", split_first_line), \
+            patched(preferred, "split_first_line", split_first_line), \
+            patched(inline, "strut", strut):
         yield
 
 
@@ -244,6 +245,6 @@ def _measured_notes(counts: dict[str, int]) -> Iterator[None]:
                                                                  through, lines))
         return result
 
-    with mock.patch.object(block, "block_level_layout", block_level_layout), \
-            mock.patch.object(LayoutContext, "_update_footnote_area", update_footnote_area):
+    with patched(block, "block_level_layout", block_level_layout), \
+            patched(LayoutContext, "_update_footnote_area", update_footnote_area):
         yield

@@ -33,7 +33,6 @@ import re
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from unittest import mock
 
 import pydyf
 from weasyprint.document import Document, Page
@@ -44,6 +43,7 @@ from weasyprint.text.fonts import get_pango_font_key
 
 from .. import parallel
 from . import weasyprint_memory
+from .patched import patched
 
 # Of the last write, for tests and benchmarks: pages painted by the child, streams compressed before
 # they were written, pages taken from an earlier build, long streams taken compressed from one.
@@ -120,7 +120,7 @@ def _compressed_beforehand(done: dict[bytes, bytes], store=None, keep: dict | No
         extra["Length"] = len(stream)
         return b"\n".join((extra.data, b"stream", stream, b"endstream"))
 
-    with mock.patch.object(pydyf.Stream, "data", property(data)):
+    with patched(pydyf.Stream, "data", property(data)):
         yield
 
 
@@ -161,7 +161,7 @@ def _paint_theirs(doc: Document, todo: list[int], options: dict, meeting: parall
             meeting.ship(i, None if entry is None else pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
         raise _Shipped
 
-    with mock.patch.object(Page, "paint", paint), _noting_fonts(met), contextlib.suppress(_Shipped):
+    with patched(Page, "paint", paint), _noting_fonts(met), contextlib.suppress(_Shipped):
         doc.write_pdf(**options)
 
 
@@ -278,7 +278,7 @@ def _noting_fonts(met: list) -> Iterator[None]:
             met.extend((key, textbox) for key in list(stream._fonts)[known:])
         return emojis
 
-    with mock.patch.object(wtext, "draw_first_line", draw_first_line):
+    with patched(wtext, "draw_first_line", draw_first_line):
         yield
 
 
@@ -433,7 +433,7 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
     last.update(painted=0, compressed=0, remembered=0, inflated=0)
     done: dict[bytes, bytes] = {}
     try:
-        with mock.patch.object(Page, "paint", paint), _noting_fonts(met), \
+        with patched(Page, "paint", paint), _noting_fonts(met), \
                 _compressed_beforehand(done, memory[0] if memory is not None else None, keep):
             yield
         if keep and memory is not None:

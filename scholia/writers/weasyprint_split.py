@@ -35,7 +35,6 @@ import pickle
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from unittest import mock
 
 import pyphen
 import weasyprint
@@ -62,6 +61,7 @@ from weasyprint.text.fonts import FontConfiguration
 
 from .. import cache, parallel
 from . import weasyprint_margins, weasyprint_memo, weasyprint_memory
+from .patched import patched
 
 MIN_CHARS = 40_000  # below this much text a second process costs more than it saves
 SIDES = {"right": True, "left": False}
@@ -96,7 +96,7 @@ def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.
         if lines is not None:
             lines.keep([lines.rest])
     last["lines"] = counts["kept_hits"]
-    with mock.patch.object(wanchors, "gather_anchors", plan.gather_anchors):
+    with patched(wanchors, "gather_anchors", plan.gather_anchors):
         doc = Document([Page(p) for p in pages], DocumentMetadata(**get_html_metadata(html)), html.url_fetcher,
                        context.font_config, {}, options["output_intent"])
     doc._html = html
@@ -425,7 +425,7 @@ def _gathered(box: boxes.Box) -> tuple:
         finally:
             beyond -= deeper
 
-    with mock.patch.object(wanchors, "gather_anchors", gather):
+    with patched(wanchors, "gather_anchors", gather):
         gather(box, anchors, links, bookmarks, forms)
     return anchors, links, list(zip(owners, bookmarks, strict=True)), forms, marked
 
@@ -672,11 +672,11 @@ def _layout(html, root, context, plan: _Plan, theirs: list[int], split: bool) ->
         return plan.descendants(page, placeholders)
 
     try:
-        with mock.patch.object(wlayout, "make_all_pages", make_all_pages), \
-                mock.patch.object(wlayout, "make_margin_boxes", finish.make_margin_boxes), \
-                mock.patch.object(wlayout, "layout_backgrounds", finish.layout_backgrounds), \
-                mock.patch.object(wbackground, "layout_box_backgrounds", plan.layout_box_backgrounds), \
-                mock.patch.object(boxes.PageBox, "descendants", descendants):
+        with patched(wlayout, "make_all_pages", make_all_pages), \
+                patched(wlayout, "make_margin_boxes", finish.make_margin_boxes), \
+                patched(wlayout, "layout_backgrounds", finish.layout_backgrounds), \
+                patched(wbackground, "layout_box_backgrounds", plan.layout_box_backgrounds), \
+                patched(boxes.PageBox, "descendants", descendants):
             yield from wlayout.layout_document(html, root, context)
     finally:
         if plan.meeting is not None:

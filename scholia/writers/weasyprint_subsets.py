@@ -25,7 +25,6 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from unittest import mock
 
 from weasyprint.pdf import fonts as pdf_fonts
 from weasyprint.pdf.fonts import Font
@@ -33,6 +32,7 @@ from weasyprint.text.ffi import ffi, harfbuzz
 
 from ..cache import Store, versions
 from ..provenance import font_digest, mapped_font_digest
+from .patched import patched
 
 _UNREAD = object()  # a font's bytes, not read yet
 _making = threading.local()  # whether this thread is in ``Font.__init__``
@@ -136,5 +136,5 @@ def kept(store: Store | None) -> Iterator[None]:
             store.store({key: font.file_content})
         return None
 
-    with mock.patch.object(Font, "subset", subset):
+    with patched(Font, "subset", subset):
         yield
