@@ -144,8 +144,7 @@ def _load(root: Path, options: BuildOptions) -> tuple[Loaded, Edition]:
     from .select import SelectionError, excerpt
 
     with stage("read"):
-        loaded = load_edition(root, LoadOptions(layers=options.layers,
-                                                latex=cache.stage_store("latex") if options.cache else None))
+        loaded = load_edition(root, LoadOptions(layers=options.layers))
     if loaded.errors or loaded.edition is None:
         raise BuildError(f"{len(loaded.errors)} error(s) in the edition; run `make_edition.py check` for all of them:\n"
                          + "\n".join(str(d) for d in loaded.errors[:20]))
@@ -167,9 +166,18 @@ def _render(edition: Edition, options: BuildOptions, dirs: list[Path],
         return render(edition, citation_formatter(edition, options, dirs, meanwhile))
 
 
+def _latex_kept(options: BuildOptions):
+    """The bibliography's LaTeX decodings kept between builds, for reading and for the citations'
+    rich text alike (``readers.bibtex.decoded_kept``)."""
+    from .readers.bibtex import decoded_kept
+
+    return decoded_kept(cache.stage_store("latex") if options.cache else None)
+
+
 def _read(root: Path, options: BuildOptions, dirs: list[Path]) -> tuple[Loaded, Rendered]:
-    loaded, edition = _load(root, options)
-    rendered = _render(edition, options, dirs)
+    with _latex_kept(options):
+        loaded, edition = _load(root, options)
+        rendered = _render(edition, options, dirs)
     check_fonts(rendered, options)
     return loaded, rendered
 
@@ -216,10 +224,11 @@ def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Contex
             prov.metadata = rendered.edition.metadata
             ready_writers(rendered.edition, options)
         else:
-            loaded, edition = _load(root, options)
-            prov.metadata = edition.metadata
-            rendered = _render(edition, options, dirs, meanwhile=[
-                lambda: load_writers(options), lambda: ready_writers(edition, options), lambda: prov.record])
+            with _latex_kept(options):
+                loaded, edition = _load(root, options)
+                prov.metadata = edition.metadata
+                rendered = _render(edition, options, dirs, meanwhile=[
+                    lambda: load_writers(options), lambda: ready_writers(edition, options), lambda: prov.record])
             check_fonts(rendered, options)
     except BaseException:
         if reading is not None:

@@ -225,9 +225,14 @@ def missing_glyphs(text: str, role: str, bold: bool = False, italic: bool = Fals
 def check_coverage(texts: Iterable[tuple[str, str, str]]) -> None:
     """``texts``: (role, where, text) triples. Raise FontError naming every uncovered character
     and the first place it occurs."""
+    distinct = [(role, where, set(text)) for role, where, text in texts]
+    roles: dict[str, set[str]] = {}
+    for role, _, chars in distinct:
+        roles.setdefault(role, set()).update(chars)
+    missing = {role: set(missing_glyphs("".join(chars), role)) for role, chars in roles.items()}  # each once
     problems: dict[str, str] = {}
-    for role, where, text in texts:
-        for ch in missing_glyphs(text, role):
+    for role, where, chars in distinct:
+        for ch in sorted(chars & missing[role]):
             problems.setdefault(ch, f"{where} ({role} font)")
     if problems:
         lines = [f"  U+{ord(ch):04X} {unicodedata.name(ch, '?')} {ch!r} in {where}" for ch, where in problems.items()]

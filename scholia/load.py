@@ -8,7 +8,6 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .model import (
     DEFAULT_NOTE_TYPES,
@@ -23,16 +22,12 @@ from .model import (
 )
 from .timing import stage
 
-if TYPE_CHECKING:
-    from .cache import Store
-
 STATUS_ORPHANED = "orphaned"
 
 
 @dataclass(frozen=True)
 class LoadOptions:
     layers: tuple[Path, ...] = ()  # further annotation trees (--layer), on top of annotations/
-    latex: Store | None = None  # LaTeX decodings kept between builds (readers.bibtex.decoded_kept)
 
 
 @dataclass
@@ -129,7 +124,7 @@ def load_edition(root: Path, options: LoadOptions = LoadOptions()) -> Loaded:
     # The readers (YAML, BibTeX, LaTeX decoding) are imported here, not with the module: a build reads
     # in a forked process, and this module's ``Loaded`` is all the other needs to take the result.
     from .anchoring import TextIndex, resolve
-    from .readers.bibtex import decoded_kept, read_bibliographies
+    from .readers.bibtex import read_bibliographies
     from .readers.notes import read_note_types, read_notes
     from .readers.source import build_parts, read_metadata, read_structure, read_text
 
@@ -167,8 +162,7 @@ def load_edition(root: Path, options: LoadOptions = LoadOptions()) -> Loaded:
         notes += more
         diags += found
         bib_files += sorted(folder.glob("*.bib"))
-    with decoded_kept(options.latex):
-        bib, found = read_bibliographies(bib_files, root)
+    bib, found = read_bibliographies(bib_files, root)
     diags += found
     diags += _check_ids_and_keys(notes, bib, note_types)
     contributors, found = _contributors(root)

@@ -255,6 +255,19 @@ def test_notes_quoting_chinese_and_uyghur_build():
     assert not fonts.missing_glyphs("新疆维吾尔自治区 ئۇيغۇر تىلى", "text")
 
 
+def test_uncovered_characters_are_named_once_with_their_first_place():
+    """Each character no face of its stack covers is named once, in code-point order within a text,
+    at the first text that uses it (each distinct character is looked up once per stack)."""
+    texts = [("text", "source/text.md", "Plain text 新疆"), ("note", "notes/a.md", "\U00013000 and \u0F00"),
+             ("text", "notes/b.md", "\u0F00 then \U00013000 again")]
+    with pytest.raises(fonts.FontError) as err:
+        fonts.check_coverage(texts)
+    lines = [line.strip() for line in str(err.value).splitlines() if line.startswith("  U+")]
+    assert lines == ["U+0F00 TIBETAN SYLLABLE OM '\u0f00' in notes/a.md (note font)",
+                     "U+13000 EGYPTIAN HIEROGLYPH A001 '\U00013000' in notes/a.md (note font)"]
+    fonts.check_coverage([("text", "x", "Covered: 新疆 ئۇيغۇر")])
+
+
 class _Server(http.server.ThreadingHTTPServer):
     hits = 0
 
