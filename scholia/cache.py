@@ -9,6 +9,7 @@ build would (builds are deterministic), which the tests check.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -16,6 +17,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import zlib
 from dataclasses import asdict
 from pathlib import Path
@@ -188,13 +190,21 @@ class Store:
                 tmp = self.folder / f".{key}.{os.getpid()}.tmp"
                 tmp.write_bytes(self.TAG + hashlib.sha256(body).digest() + body)
                 os.replace(tmp, self.folder / f"{key}.pickle")
-            files = sorted(((p.stat(), p) for p in self.folder.glob("*.pickle")),
-                           key=lambda f: f[0].st_mtime, reverse=True)
+            files, stale = [], time.time() - 3600
+            with os.scandir(self.folder) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".pickle"):
+                        files.append((entry.stat(), entry.path))
+                    elif entry.name.endswith(".tmp") and entry.stat().st_mtime < stale:
+                        with contextlib.suppress(OSError):  # left by a process stopped while writing
+                            os.unlink(entry.path)
+            files.sort(key=lambda f: f[0].st_mtime, reverse=True)
             total = 0
             for st, path in files:
                 total += st.st_size
                 if total > self.keep_bytes:
-                    path.unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
         except OSError:
             pass
 
