@@ -55,23 +55,28 @@ SCRIPT = """
 import sys
 sys.path.insert(0, {root!r})
 from scholia.writers import deferred
-with deferred.standing_in({modules}):
+with deferred.standing_in({modules}, {sheets}):
     import weasyprint
 import weasyprint.pdf.fonts
-print(type(weasyprint.pdf.fonts.subset).__name__, "fontTools.varLib" in sys.modules, file=sys.stderr)
-html = "<p style='font: 12pt serif'>" + "Reservoirs and irrigation canals. " * 80 + "</p>"
-sys.stdout.buffer.write(weasyprint.HTML(string=html).write_pdf())
+sheet = weasyprint.html.PH_STYLESHEET
+print(type(weasyprint.pdf.fonts.subset).__name__, "fontTools.varLib" in sys.modules, type(sheet).__name__,
+      "matcher" in vars(sheet), file=sys.stderr)
+html = "<p style='font: 12pt serif'>" + "Reservoirs and irrigation canals. " * 80 + "</p><p align=right>Right</p>"
+sys.stdout.buffer.write(weasyprint.HTML(string=html).write_pdf(presentational_hints=True))
+print("matcher" in vars(sheet), file=sys.stderr)
 """
 
 
 def test_weasyprint_with_its_seldom_called_modules_stood_in_for_writes_the_same_pdf():
-    def pdf(modules: dict) -> tuple[bytes, str]:
-        out = subprocess.run([sys.executable, "-c", SCRIPT.format(root=ROOT, modules=modules)],
+    """fontTools' subsetter is not imported, and the presentational hints' style sheet is parsed
+    only when a document asks for those hints; the PDF (with the hints) is the same."""
+    def pdf(modules: dict, sheets: tuple) -> tuple[bytes, list[str]]:
+        out = subprocess.run([sys.executable, "-c", SCRIPT.format(root=ROOT, modules=modules, sheets=sheets)],
                              capture_output=True, check=True)
-        return out.stdout, out.stderr.decode().strip().splitlines()[-1]
+        return out.stdout, out.stderr.decode().strip().splitlines()[-2:]
 
-    plain, said = pdf({})
-    assert said == "module True"
-    later, said = pdf(deferred.MODULES)
-    assert said == "Deferred False"  # WeasyPrint imported and its PDF written, fontTools' subsetter not
+    plain, said = pdf({}, ())
+    assert said == ["module True CSS True", "True"]
+    later, said = pdf(deferred.MODULES, deferred.SHEETS)
+    assert said == ["Deferred False Later False", "True"]  # parsed when the document asked for the hints
     assert plain == later and plain.startswith(b"%PDF")
