@@ -194,31 +194,21 @@ def check_fonts(rendered: Rendered, options: BuildOptions) -> None:
             raise BuildError(str(exc)) from exc
 
 
-def start_reading(root: Path, options: BuildOptions):
-    """A forked process reading and rendering the edition (``_read``; its ``result()`` is that of
-    ``_read``), or None: on one core, or beside other threads (the preview server's), since a fork
-    copies only this thread and a lock another one held would stay locked in the child."""
-    from . import parallel
-
-    if threading.active_count() != 1:
-        return None
-    dirs = style_dirs(root)
-    return parallel.elsewhere(lambda: in_child(lambda: _read(root, options, dirs)))
-
-
-def prepare(root: Path, options: BuildOptions, reading=None) -> tuple[Loaded, Rendered, Context]:
+def prepare(root: Path, options: BuildOptions) -> tuple[Loaded, Rendered, Context]:
     """Read, check, select and render the edition: everything the writers need.
 
-    Given a second core, a forked process reads and renders (``reading``, if started already)
-    while this one imports the writers and hashes the font files for the provenance record
-    (0.4-0.5 s, most of it WeasyPrint's import); otherwise this process does those while Pandoc
-    formats the citations."""
+    Given a second core, a forked process reads and renders while this one imports the writers
+    and hashes the font files for the provenance record (0.4-0.5 s, most of it WeasyPrint's
+    import); otherwise this process does those while Pandoc formats the citations."""
+    from . import parallel
     from .provenance import Provenance, font_records
 
     dirs = style_dirs(root)
-    # The fork comes first: the reading needs none of what follows (the build date, Jinja, the
-    # provenance record).
-    reading = reading or start_reading(root, options)
+    # A fork copies only this thread: beside others (the preview server's), a lock one of them held
+    # would stay locked in the child. Then this process reads, as on one core. The fork comes
+    # first: the reading needs none of what follows (the build date, Jinja, the provenance record).
+    alone = threading.active_count() == 1
+    reading = parallel.elsewhere(lambda: in_child(lambda: _read(root, options, dirs))) if alone else None
     hashing = None
     try:
         date, date_from = dated(root)
@@ -344,14 +334,14 @@ def cycles_left_for_later() -> Iterator[None]:
             gc.enable()
 
 
-def produce(root: Path, options: BuildOptions, reading=None) -> dict[str, bytes]:
-    """Run the pipeline: output file name → bytes (``reading``: ``start_reading``'s, if started)."""
+def produce(root: Path, options: BuildOptions) -> dict[str, bytes]:
+    """Run the pipeline: output file name → bytes."""
     with cycles_left_for_later():
-        return _produce(root, options, reading)
+        return _produce(root, options)
 
 
-def _produce(root: Path, options: BuildOptions, reading=None) -> dict[str, bytes]:
-    loaded, rendered, ctx = prepare(root, options, reading)
+def _produce(root: Path, options: BuildOptions) -> dict[str, bytes]:
+    loaded, rendered, ctx = prepare(root, options)
     slug = loaded.edition.metadata.slug
     formats = [f for f in FORMATS if f in options.formats]
     outputs = write_formats(formats, rendered, ctx)
@@ -375,21 +365,14 @@ def build(root: Path, options: BuildOptions) -> list[Path]:
         raise BuildError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     outputs = None
     key = ""
-    # The reading starts before the look-up (0.04-0.06 s), which it would otherwise wait for, and
-    # is dropped when the look-up answers.
-    reading = start_reading(root, options) if options.cache else None
-    try:
-        if options.cache:
-            with stage("cache look-up"):
-                key = cache.build_key(root, options, build_date(root).isoformat())
-                outputs = cache.load(key)
-        if outputs is None:
-            outputs, reading = produce(root, options, reading), None
-            if key:
-                cache.store(key, outputs)
-    finally:
-        if reading is not None:
-            reading.cancel()
+    if options.cache:
+        with stage("cache look-up"):
+            key = cache.build_key(root, options, build_date(root).isoformat())
+            outputs = cache.load(key)
+    if outputs is None:
+        outputs = produce(root, options)
+        if key:
+            cache.store(key, outputs)
     with stage("write files"):
         return write_outputs(options.out, outputs)
 

@@ -100,7 +100,7 @@ def test_old_builds_are_removed_but_not_the_stage_stores(tmp_path: Path, monkeyp
 
 def test_a_stage_store_keeps_the_newest_within_its_size_and_clears_stale_partial_files(tmp_path: Path):
     """Past ``keep_bytes`` the least recently used files go; a partial file left by a process stopped
-    while writing (a reading dropped when the build cache answered) goes once it is an hour old."""
+    while writing (a build stopped, a writer killed) goes once it is an hour old."""
     store = cache.Store(tmp_path / "s", keep_bytes=2 * (len(cache.Store.TAG) + 32 + 100))
     for n, when in ((1, 1.0e9), (2, 1.1e9), (3, 1.2e9)):
         store.store({f"k{n}": bytes(100)})
@@ -209,32 +209,3 @@ def test_a_mapped_font_file_is_named_by_its_recorded_digest(tmp_path: Path):
     assert provenance.mapped_font_digest(elsewhere, len(other)) is None
     assert provenance.mapped_font_digest(4096, len(view)) is None
 
-
-def test_the_reading_started_before_the_look_up_is_dropped_when_the_cache_answers(tmp_path: Path, monkeypatch):
-    """The forked reading starts before the build cache is looked up (which it would otherwise wait
-    for): a hit stops it; a miss hands it to the build."""
-    from scholia import build
-
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1758240000")
-    events: list[str] = []
-
-    class Reading:
-        def cancel(self) -> None:
-            events.append("cancel")
-
-    monkeypatch.setattr(build, "start_reading", lambda root, options: events.append("start") or Reading())
-    monkeypatch.setattr(cache, "build_key", lambda *args: "0" * 64)
-    monkeypatch.setattr(cache, "load", lambda key: {"x.html": b"kept"})
-    monkeypatch.setattr(build, "produce", lambda *args: pytest.fail("built although the cache answered"))
-    options = BuildOptions(out=tmp_path / "out")
-    assert build.build(tmp_path, options) == [tmp_path / "out" / "x.html"]
-    assert events == ["start", "cancel"]
-
-    events.clear()
-    given: list[object] = []
-    monkeypatch.setattr(cache, "load", lambda key: None)
-    monkeypatch.setattr(cache, "store", lambda key, outputs: events.append("store"))
-    monkeypatch.setattr(build, "produce", lambda root, opts, reading: given.append(reading) or {"x.html": b"new"})
-    build.build(tmp_path, options)
-    assert events == ["start", "store"] and isinstance(given[0], Reading)
-    assert (tmp_path / "out" / "x.html").read_bytes() == b"new"

@@ -17,7 +17,7 @@ def test_a_build_runs_without_cycle_collection_and_restores_it(monkeypatch):
 
     seen: list[bool] = []
 
-    def produce(root, options, reading=None):
+    def produce(root, options):
         seen.append(gc.isenabled())
         raise BuildError("stop")
 
