@@ -192,7 +192,8 @@ def test_a_mapped_font_file_is_named_by_its_recorded_digest(tmp_path: Path):
     import mmap
     import shutil
 
-    from scholia import fonts, provenance
+    from scholia import fonts
+    from scholia.writers.weasyprint_subsets import _maps, mapped_digest, mapped_files
 
     def mapped(path: Path) -> tuple[mmap.mmap, int]:  # as HarfBuzz maps a font file: whole, from offset 0
         with open(path, "rb") as fh:
@@ -201,11 +202,12 @@ def test_a_mapped_font_file_is_named_by_its_recorded_digest(tmp_path: Path):
 
     face = next(f for stack in fonts.stacks().values() for f in stack.faces)
     view, address = mapped(face.path)
-    assert provenance.mapped_font_digest(address, len(view)) == hashlib.sha256(face.path.read_bytes()).hexdigest()
-    assert provenance.mapped_font_digest(address, len(view) - 1) is None
     copy = tmp_path / face.path.name
     shutil.copyfile(face.path, copy)
     other, elsewhere = mapped(copy)
-    assert provenance.mapped_font_digest(elsewhere, len(other)) is None
-    assert provenance.mapped_font_digest(4096, len(view)) is None
+    files = mapped_files(_maps())
+    assert mapped_digest(address, len(view), files) == hashlib.sha256(face.path.read_bytes()).hexdigest()
+    assert mapped_digest(address, len(view) - 1, files) is None
+    assert mapped_digest(elsewhere, len(other), files) is None
+    assert mapped_digest(4096, len(view), files) is None
 

@@ -14,24 +14,28 @@ A subset is kept under a SHA-256 of what it is made from: the font file's bytes 
 glyphs kept, the hinting and missing-glyph settings, the versions of WeasyPrint and fontTools, and
 the HarfBuzz library files this process has loaded (by path, size and modification time; where the
 system cannot say which, nothing is kept). The font's digest is the provenance record's for the
-file HarfBuzz has mapped (``provenance.mapped_font_digest``), else a SHA-256 of the face's bytes
-where HarfBuzz holds them, not a copy.
+file HarfBuzz has mapped at the face's bytes (``mapped_digest``: ``/proc/self/maps``, read once for
+the libraries and once for the fonts; a file replaced since shows as deleted there, and the device
+and inode are not compared, as overlay file systems show the lower layer's), else a SHA-256 of the
+face's bytes where HarfBuzz holds them, not a copy.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from weasyprint.pdf import fonts as pdf_fonts
 from weasyprint.pdf.fonts import Font
 from weasyprint.text.ffi import ffi, harfbuzz
 
 from ..cache import Store, versions
-from ..provenance import font_digest, mapped_font_digest
+from ..provenance import font_digest, recorded_font_digest
 from .patched import patched
 
 _UNREAD = object()  # a font's bytes, not read yet
@@ -79,8 +83,28 @@ def deferred_font_data() -> None:
         pdf_fonts.get_hb_object_data = _font_data
 
 
-def _digest(font: Font) -> str:
-    """The SHA-256 of the font's bytes, read no further than needed."""
+def _maps() -> list[list[str]]:
+    """This process's memory mappings, each line of ``/proc/self/maps`` split: the address range,
+    permissions, offset, device, inode and, where there is one, the path."""
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+        return [line.split(None, 5) for line in fh]
+
+
+def mapped_files(maps: list[list[str]]) -> dict[int, Path]:
+    """The files mapped from their first byte (as HarfBuzz maps a font file), by address."""
+    return {int(parts[0].split("-")[0], 16): Path(parts[5].rstrip("\n"))
+            for parts in maps if len(parts) == 6 and int(parts[2], 16) == 0}
+
+
+def mapped_digest(address: int, length: int, files: dict[int, Path]) -> str | None:
+    """The provenance record's SHA-256 of the font file of ``length`` bytes mapped at ``address``
+    (``mapped_files``), if it is one the record names, unchanged; else None."""
+    path = files.get(address)
+    return recorded_font_digest(path, length) if path is not None else None
+
+
+def _digest(font: Font, files: Callable[[], dict[int, Path]]) -> str:
+    """The SHA-256 of the font's bytes, read no further than needed (``files``: ``mapped_files``)."""
     data = font.__dict__.get("_file_content", _UNREAD)
     if data is not _UNREAD:
         return font_digest(data)
@@ -91,7 +115,7 @@ def _digest(font: Font) -> str:
             if pointer == ffi.NULL:
                 return font_digest(b"")
             address, size = int(ffi.cast("uintptr_t", pointer)), int(length[0])
-            return mapped_font_digest(address, size) or hashlib.sha256(ffi.buffer(pointer, size)).hexdigest()
+            return mapped_digest(address, size, files()) or hashlib.sha256(ffi.buffer(pointer, size)).hexdigest()
     finally:
         harfbuzz.hb_blob_destroy(blob)
 
@@ -99,8 +123,7 @@ def _digest(font: Font) -> str:
 def _stamp() -> str | None:
     """What every key begins with; None when the HarfBuzz libraries in use cannot be named."""
     try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
-            paths = sorted({line.split(None, 5)[-1].strip() for line in fh if "harfbuzz" in line})
+        paths = sorted({parts[5].strip() for parts in _maps() if len(parts) == 6 and "harfbuzz" in parts[5]})
         libraries = [(p, (st := os.stat(p)).st_size, st.st_mtime_ns) for p in paths if p.startswith("/")]
     except OSError:
         return None
@@ -121,10 +144,17 @@ def kept(store: Store | None) -> Iterator[None]:
         return
     original = Font.subset
 
+    @functools.cache
+    def files() -> dict[int, Path]:  # read once, when the first font is subset: after painting
+        try:
+            return mapped_files(_maps())
+        except OSError:
+            return {}
+
     def subset(font: Font, to_unicode: dict, hinting: bool) -> None:
         if not to_unicode:
             return original(font, to_unicode, hinting)
-        key = hashlib.sha256(repr((stamp, _digest(font), font.index,
+        key = hashlib.sha256(repr((stamp, _digest(font, files), font.index,
                                    sorted(to_unicode), bool(hinting), bool(font.missing))).encode()).hexdigest()
         data = store.load(key)
         if data is not None:
