@@ -291,16 +291,17 @@ def write_formats(formats: list[str], rendered: Rendered, ctx: Context) -> dict[
 
     pdf = writer_module("pdf")
     apart = [f for f in rest if not getattr(writer_module(f), "FOLLOWS_PRINT", False)]
-    pending = [[f for f in rest if f not in apart]]
+    after = [f for f in rest if f not in apart]
     jobs: list[parallel.Job] = []
 
     def start(fmts: list[str]) -> None:
         if fmts:
             jobs.append(parallel.start(lambda: in_child(lambda: {fmt: _write(fmt, rendered, ctx) for fmt in fmts})))
 
-    def others() -> None:  # the PDF writer now uses one core
-        if pending:
-            start(pending.pop())
+    def others() -> None:  # the PDF writer now uses one core (called at most once with formats)
+        nonlocal after
+        start(after)
+        after = []
 
     try:
         start(apart)

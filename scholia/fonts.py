@@ -160,6 +160,16 @@ class Coverage:
         return cls(tuple(a for a, _ in runs), tuple(b for _, b in runs))
 
 
+def _face_key(kind: str, path: Path, index: int, *more: object) -> str:
+    """A key for what is made from one face of a font file with uharfbuzz: the file's path, size and
+    modification time, the face, ``more`` and uharfbuzz's version."""
+    from .provenance import installed_version
+
+    st = path.stat()
+    return hashlib.sha256(repr((kind, str(path), st.st_size, st.st_mtime_ns, index, *more,
+                                installed_version("uharfbuzz"))).encode()).hexdigest()
+
+
 @cache
 def cmap(path: Path, index: int = 0) -> Coverage:
     """The code points a face maps (HarfBuzz reads it in microseconds; fontTools took 1.2 s for the
@@ -169,11 +179,8 @@ def cmap(path: Path, index: int = 0) -> Coverage:
     import json
 
     from .cache import stage_store
-    from .provenance import installed_version
 
-    st = path.stat()
-    key = hashlib.sha256(repr(("cmap-2", str(path), st.st_size, st.st_mtime_ns, index,
-                               installed_version("uharfbuzz"))).encode()).hexdigest()
+    key = _face_key("cmap-2", path, index)
     store = stage_store("cmaps")
     kept = store.load(key)
     try:
@@ -350,14 +357,9 @@ def kept_subsets(asked: list[tuple[Path, int, frozenset[int]]], store: Store | N
     characters and HarfBuzz's version; new ones are kept there."""
     if store is None:
         return [subset(*a) for a in asked]
-    from .provenance import installed_version
-
-    version = installed_version("uharfbuzz")
     out, new = [], {}
     for path, index, chars in asked:
-        st = path.stat()
-        key = hashlib.sha256(repr(("web-subset-1", str(path), st.st_size, st.st_mtime_ns, index, sorted(chars),
-                                   version)).encode()).hexdigest()
+        key = _face_key("web-subset-1", path, index, sorted(chars))
         data = store.load(key)
         if data is None:
             data = new[key] = subset(path, index, chars)
