@@ -36,6 +36,16 @@ WORDS = ("the paper counts schools clinics roads and reservoirs built since the 
          "while its figures for income employment and tourism draw on provincial yearbooks").split()
 
 
+class Hostile:
+    """Unpickled, it would run a command (touch ``folder/pwned``): no kept file may load it."""
+
+    def __init__(self, folder) -> None:
+        self.folder = folder
+
+    def __reduce__(self):
+        return (__import__("os").system, ("touch " + str(self.folder / "pwned"),))
+
+
 def book(chapters: int = 6, extra_style: str = "", back_reference: bool = False) -> str:
     toc = "".join(f'<li><a href="#c{c}">Chapter {c}</a></li>' for c in range(chapters))
     parts = [f"<style>{STYLE}{extra_style}</style><nav class='toc'><ul>{toc}</ul></nav>"]
@@ -255,14 +265,10 @@ def test_kept_line_breaks_that_are_not_sound_are_misses(tmp_path, monkeypatch, k
     memory = weasyprint_memory.Memory(tmp_path, "tool")
     weasyprint_split.render(weasyprint.HTML(string=page), split=False, memory=memory)
 
-    class Hostile:
-        def __reduce__(self):
-            return (__import__("os").system, ("touch " + str(tmp_path / "pwned"),))
-
     for f in (tmp_path / "lines").glob("*.pickle"):
         found = pickle.loads(memory.lines.load(f.stem))  # noqa: S301 - written by the build above
         if kept == "hostile":
-            memory.lines.store({f.stem: pickle.dumps({k: Hostile() for k in found})})
+            memory.lines.store({f.stem: pickle.dumps({k: Hostile(tmp_path) for k in found})})
         elif kept == "wrong shape":  # our own classes, but not a line break's result
             memory.lines.store({f.stem: pickle.dumps({k: (v[0], "7", None, 1.0, 2.0, 3.0) for k, v in found.items()})})
         else:
@@ -439,12 +445,9 @@ def test_margin_boxes_come_from_memory_while_what_they_show_is_the_same(tmp_path
     again, took = remember(page, tmp_path, monkeypatch)
     assert again == first and took["margins"] > 10
 
-    class Hostile:
-        def __reduce__(self):
-            return (__import__("os").system, ("touch " + str(tmp_path / "pwned"),))
-
     margins = weasyprint_memory.Memory(tmp_path, "tool").margins
-    for body in (__import__("pickle").dumps(Hostile()), __import__("pickle").dumps((1, 2))):  # planted, misshapen
+    planted, misshapen = __import__("pickle").dumps(Hostile(tmp_path)), __import__("pickle").dumps((1, 2))
+    for body in (planted, misshapen):
         margins.store({f.stem: body for f in (tmp_path / "margins").glob("*.pickle")})
         pdf, took = remember(page, tmp_path, monkeypatch)
         assert pdf == first and took["margins"] == 0 and not (tmp_path / "pwned").exists()
@@ -492,12 +495,8 @@ def test_damaged_or_hostile_files_are_misses(tmp_path, monkeypatch):
     memory = weasyprint_memory.Memory(tmp_path, "tool")
     assert memory.load(files[0].stem) is None
 
-    class Hostile:
-        def __reduce__(self):
-            return (__import__("os").system, ("touch " + str(tmp_path / "pwned"),))
-
     for f in files:  # well-formed files whose pickle would run a command when loaded
-        memory.store({f.stem: __import__("pickle").dumps(Hostile())})
+        memory.store({f.stem: __import__("pickle").dumps(Hostile(tmp_path))})
     pdf, painted = painted_with_memory(page, tmp_path, monkeypatch)
     assert weasyprint_split.last["remembered"] == painted == 0 and not (tmp_path / "pwned").exists()
     assert pdf == sequential(page)
@@ -689,3 +688,48 @@ def test_fonts_read_their_bytes_only_when_asked(monkeypatch):
         pdf = weasyprint.HTML(string=page).render().write_pdf()
     assert seen and all(seen)
     assert pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text() == "Read when needed"
+
+
+def test_notes_laid_out_by_an_earlier_build_give_the_same_pdf(tmp_path, monkeypatch):
+    """An edited chapter takes the layouts of its unchanged notes, measured at the same place in a
+    footnote area of the same page type, from the files the first build kept (``weasyprint_memory.Notes``);
+    a note whose element, ancestors or siblings changed, as selectors see them, is laid out again."""
+    page = book(extra_style=".hot .fn { font-style: italic } .fn b { font-weight: bold }")
+    page = page.replace("Note 2.0: ", "Note 2.0: <b>bold</b> ")
+    memory = weasyprint_memory.Memory(tmp_path, "tool")
+    weasyprint_split.render(weasyprint.HTML(string=page), split=False, memory=memory).write_pdf()
+    assert weasyprint_split.last["notes"] == 0
+    same_length = page.replace("Note 2.9: the", "Note 2.9: one")  # the chapter's pages stay as they were
+    pdf = weasyprint_split.render(weasyprint.HTML(string=same_length), split=False, memory=memory).write_pdf()
+    assert weasyprint_split.last["notes"] >= 3  # notes 2.0, 2.3 and 2.6, each where it was measured before
+    assert pdf == sequential(same_length)
+    for edited in (page.replace("<p id='p2-0'>", "<p id='p2-0' class='hot'>"),  # its paragraph: italic now
+                   page.replace("<p id='p2-0'>", "<h2 class='hot'>Heading</h2><p id='p2-0'>"),  # a sibling before
+                   page.replace("Note 2.0: <b>bold</b>", "Note 2.0: <i>bold</i>"),  # an element in the note
+                   page.replace("Note 2.3: ", "Note 2.3, edited at length to take a second line or more: ")):
+        pdf = weasyprint_split.render(weasyprint.HTML(string=edited), split=False, memory=memory).write_pdf()
+        assert pdf == sequential(edited)
+    pdf, _ = remember(same_length.replace("Note 3.3: the", "Note 3.3: one"), tmp_path, monkeypatch)  # in the child
+    assert pdf == sequential(same_length.replace("Note 3.3: the", "Note 3.3: one"))
+
+
+def test_kept_notes_that_are_not_sound_are_misses(tmp_path, monkeypatch):
+    import pickle
+
+    page = book()
+    memory = weasyprint_memory.Memory(tmp_path, "tool")
+    weasyprint_split.render(weasyprint.HTML(string=page), split=False, memory=memory)
+
+    planted = 0
+    for f in (tmp_path / "lines").glob("*.pickle"):
+        found = pickle.loads(memory.lines.load(f.stem))  # noqa: S301 - written by the build above
+        notes = [k for k, v in found.items() if isinstance(v, bytes)]
+        planted += len(notes)
+        for n, k in enumerate(notes):
+            found[k] = (pickle.dumps(Hostile(tmp_path)), pickle.dumps((1, None, {}, [], False)), b"\x80damaged")[n % 3]
+        memory.lines.store({f.stem: pickle.dumps(found)})
+    assert planted > 5
+    edited = page.replace("Note 2.9: the", "Note 2.9: one")
+    pdf = weasyprint_split.render(weasyprint.HTML(string=edited), split=False, memory=memory).write_pdf()
+    assert weasyprint_split.last["notes"] == 0 and not (tmp_path / "pwned").exists()
+    assert pdf == sequential(edited)

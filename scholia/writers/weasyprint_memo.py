@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 from weasyprint.css.properties import INHERITED
 from weasyprint.formatting_structure import boxes
@@ -75,6 +76,20 @@ class ByObject(dict):
         return known[1]
 
 
+class Notes(Protocol):
+    """Keys and pickles for notes laid out in a footnote area, kept between builds with the line
+    breaks (``weasyprint_memory.Notes``)."""
+
+    def find(self, box, containing_block, inputs: tuple) -> tuple[bytes, object] | None:
+        """The note's key and what its pickle refers to, or None if it cannot be kept."""
+
+    def dumps(self, result: tuple, walk: object) -> bytes | None:
+        """``block_level_layout``'s result for the note, pickled, or None."""
+
+    def loads(self, data: bytes, walk: object) -> tuple | None:
+        """A result from ``dumps``, or None if ``data`` does not hold one."""
+
+
 class Lines:
     """Line breaks from earlier builds (``known``), and those found or used since ``record`` began,
     under keys that hold for any build with the same ``prefix`` (style sheets, fonts, tool)."""
@@ -84,6 +99,7 @@ class Lines:
         self.known: dict[bytes, tuple] = {}
         self.record: dict[bytes, tuple] = {}
         self._styles = ByObject()  # style → its values of TEXT_PROPERTIES (``_text_style``)
+        self.notes: Notes | None = None  # notes laid out in footnote areas, kept likewise
 
     def key(self, text: str, style, *args: object) -> bytes:
         """The key of a call, ``args`` being its width and flags."""
@@ -109,9 +125,11 @@ class Lines:
         return tuple(values), "\0".join(values)
 
     def add(self, found: object) -> None:
-        """Add kept line breaks (a ``dict`` read from a file, checked here) to ``known``."""
+        """Add kept line breaks and notes (a ``dict`` read from a file, checked here; a note's
+        pickle is checked when read) to ``known``."""
         if isinstance(found, dict):
-            self.known.update((k, v) for k, v in found.items() if isinstance(k, bytes) and _result(v))
+            self.known.update((k, v) for k, v in found.items()
+                              if isinstance(k, bytes) and (_result(v) or isinstance(v, bytes)))
 
 
 def _result(value: object) -> bool:
@@ -126,9 +144,9 @@ def _result(value: object) -> bool:
 def remembered(lines: Lines | None = None) -> Iterator[dict[str, int]]:
     """Memoise within the block (line breaks also across builds, with ``lines``); yields counts of
     calls and hits of each memo."""
-    counts = {"calls": 0, "hits": 0, "kept_hits": 0, "note_calls": 0, "note_hits": 0, "drawn_calls": 0,
-              "drawn_hits": 0}
-    with _line_breaks(counts, lines), _measured_notes(counts):
+    counts = {"calls": 0, "hits": 0, "kept_hits": 0, "note_calls": 0, "note_hits": 0, "kept_note_hits": 0,
+              "drawn_calls": 0, "drawn_hits": 0}
+    with _line_breaks(counts, lines), _measured_notes(counts, lines):
         yield counts
 
 
@@ -180,17 +198,16 @@ def _context_state(context: LayoutContext) -> tuple:
             sum(len(found) for pages in context.running_elements.values() for found in pages.values()))
 
 
-def _note_key(context: LayoutContext, box, bottom_space, containing_block, page_is_empty, adjoining_margins, discard,
-              max_lines) -> tuple:
-    """What a note's layout in a footnote area depends on (its style and the area's by identity)."""
-    return (box.element, box.element_tag, type(box), id(box.style), box.position_x, box.position_y, bottom_space,
-            id(containing_block.style), containing_block.width, containing_block.height, page_is_empty,
-            tuple(adjoining_margins or ()), discard, max_lines, context.current_page > 1, context.forced_break,
-            context.in_column)
+def _note_inputs(context: LayoutContext, box, bottom_space, containing_block, page_is_empty, adjoining_margins,
+                 discard, max_lines) -> tuple:
+    """What a note's layout in a footnote area depends on besides the note and the area's style."""
+    return (box.position_x, box.position_y, bottom_space, containing_block.width, containing_block.height,
+            page_is_empty, tuple(adjoining_margins or ()), discard, max_lines, context.current_page > 1,
+            context.forced_break, context.in_column)
 
 
 @contextmanager
-def _measured_notes(counts: dict[str, int]) -> Iterator[None]:
+def _measured_notes(counts: dict[str, int], kept_lines: Lines | None) -> Iterator[None]:
     original_layout = block.block_level_layout
     original_update = LayoutContext._update_footnote_area
     cache: dict[tuple, tuple[tuple, tuple]] = {}
@@ -219,30 +236,42 @@ def _measured_notes(counts: dict[str, int]) -> Iterator[None]:
                 and not absolute_boxes and not fixed_boxes and not context.excluded_shapes
                 and box.style["position"] == "static" and not rewritten(box)):
             return original_layout(*args)
+        inputs = _note_inputs(context, box, bottom_space, containing_block, page_is_empty, adjoining_margins, discard,
+                              max_lines)
+        key = (box.element, box.element_tag, type(box), id(box.style), id(containing_block.style), inputs)
+        hit = cache.get(key)
+        if hit is not None and (hit[0][0] is not box.style or hit[0][1] is not containing_block.style):
+            hit = None
         if not measuring[0]:  # the area that is drawn: a copy of a note measured just so, if any
             counts["drawn_calls"] += 1
-            hit = cache.get(_note_key(context, box, bottom_space, containing_block, page_is_empty, adjoining_margins,
-                                      discard, max_lines))
-            if hit is None or hit[0][0] is not box.style or hit[0][1] is not containing_block.style:
+            if hit is None:
                 return original_layout(*args)
             counts["drawn_hits"] += 1
             new_box, resume_at, next_page, margins, through, lines = hit[1]
             return new_box.deepcopy(), resume_at, dict(next_page), list(margins), through, lines
         counts["note_calls"] += 1
-        key = _note_key(context, box, bottom_space, containing_block, page_is_empty, adjoining_margins, discard,
-                        max_lines)
-        hit = cache.get(key)
-        if hit is not None and hit[0][0] is box.style and hit[0][1] is containing_block.style:
+        if hit is not None:
             counts["note_hits"] += 1
             new_box, resume_at, next_page, margins, through, lines = hit[1]
             return new_box, resume_at, dict(next_page), list(margins), through, lines  # the caller adds to these
+        notes = kept_lines.notes if kept_lines is not None else None
+        kept = notes.find(box, containing_block, inputs) if notes is not None else None
+        if kept is not None and isinstance(data := kept_lines.known.get(kept[0]), bytes) \
+                and (found := notes.loads(data, kept[1])) is not None:
+            counts["kept_note_hits"] += 1
+            kept_lines.record[kept[0]] = data
+            cache[key] = ((box.style, containing_block.style), found)
+            new_box, resume_at, next_page, margins, through, lines = found
+            return new_box, resume_at, dict(next_page), list(margins), through, lines
         state = _context_state(context)
         result = original_layout(*args)
         new_box, resume_at, next_page, margins, through, lines = result
         if new_box is not None and resume_at is None and _context_state(context) == state \
                 and not absolute_boxes and not fixed_boxes:
-            cache[key] = ((box.style, containing_block.style), (new_box, None, dict(next_page), list(margins),
-                                                                 through, lines))
+            made = (new_box, None, dict(next_page), list(margins), through, lines)
+            cache[key] = ((box.style, containing_block.style), made)
+            if kept is not None and (data := notes.dumps(made, kept[1])) is not None:
+                kept_lines.record[kept[0]] = data
         return result
 
     with patched(block, "block_level_layout", block_level_layout), \

@@ -36,6 +36,7 @@ import hashlib
 import io
 import pickle
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,53 +66,65 @@ def _shape(el) -> tuple:
     return el.tag, tuple(sorted(el.attrib.items()))
 
 
+class _Signer:
+    """Objects in walk order, each box signed as it comes (its class, element, style, text...)."""
+
+    def __init__(self, named: list[object]) -> None:
+        self.objects: list[object] = list(named)
+        self.index: dict[int, int] = {id(o): n for n, o in enumerate(self.objects)}
+        self.sig: list = []
+
+    def ref(self, obj) -> int | None:
+        """``obj``'s place if it came before; else None, and it takes the next place."""
+        n = self.index.get(id(obj))
+        if n is None:
+            self.index[id(obj)] = len(self.objects)
+            self.objects.append(obj)
+        return n
+
+    def note(self, box: boxes.Box, ancestor: bool) -> None:
+        if isinstance(box, boxes.ReplacedBox):
+            raise Uncacheable
+        el = box.element
+        e = None if el is None else self.ref(el)
+        if el is not None and e is None:
+            e = (*_shape(el), tuple(_shape(c) for c in el))
+        style = box.style
+        s = self.ref(style)
+        if s is None:
+            parent = getattr(style, "parent_style", None)
+            s = (type(style).__name__, getattr(style, "pseudo_type", None), self.index.get(id(parent), -1))
+        self.ref(box)
+        children = getattr(box, "children", None) or ()
+        self.sig.append((type(box).__name__, box.element_tag, e, s, len(children), getattr(box, "text", None),
+                         box.bookmark_label or None, repr(box.string_set) if box.string_set else None,
+                         tuple((type(c).__name__, c.element_tag) for c in children) if ancestor else None))
+
+    def subtree(self, box: boxes.Box) -> None:
+        self.note(box, False)
+        footnote = getattr(box, "footnote", None)
+        if footnote is not None:
+            self.subtree(footnote)
+        for child in getattr(box, "children", None) or ():
+            self.subtree(child)
+
+    def walk(self, prefix: bytes, *head: object) -> Walk:
+        digest = hashlib.sha256(prefix)
+        digest.update(pickle.dumps((*head, self.sig), protocol=pickle.HIGHEST_PROTOCOL))
+        return Walk(self.objects, self.index, digest.hexdigest())
+
+
 def walk(root: boxes.Box, named: list[object], start: tuple[int, ...], end: tuple[int, ...] | None,
          where: object, prefix: bytes) -> Walk | None:
     """The walk of the segment from the box at path ``start`` to the one at ``end`` (None: to the
     end), after ``named`` (the layout context and its parts) and the ancestors, and the segment's
     key (``where`` is the page break it begins with); None if the segment cannot be kept."""
-    objects: list[object] = list(named)
-    index: dict[int, int] = {id(o): n for n, o in enumerate(objects)}
-    sig: list = []
-
-    def ref(obj) -> int | None:
-        n = index.get(id(obj))
-        if n is None:
-            index[id(obj)] = len(objects)
-            objects.append(obj)
-        return n
-
-    def note(box: boxes.Box, ancestor: bool) -> None:
-        if isinstance(box, boxes.ReplacedBox):
-            raise Uncacheable
-        el = box.element
-        e = None if el is None else ref(el)
-        if el is not None and e is None:
-            e = (*_shape(el), tuple(_shape(c) for c in el))
-        style = box.style
-        s = ref(style)
-        if s is None:
-            parent = getattr(style, "parent_style", None)
-            s = (type(style).__name__, getattr(style, "pseudo_type", None), index.get(id(parent), -1))
-        ref(box)
-        children = getattr(box, "children", None) or ()
-        sig.append((type(box).__name__, box.element_tag, e, s, len(children), getattr(box, "text", None),
-                    box.bookmark_label or None, repr(box.string_set) if box.string_set else None,
-                    tuple((type(c).__name__, c.element_tag) for c in children) if ancestor else None))
-
-    def subtree(box: boxes.Box) -> None:
-        note(box, False)
-        footnote = getattr(box, "footnote", None)
-        if footnote is not None:
-            subtree(footnote)
-        for child in getattr(box, "children", None) or ():
-            subtree(child)
-
+    signer = _Signer(named)
     try:
         box = root
         stack: list[tuple[boxes.Box, tuple[int, ...]]] = []
         for depth, i in enumerate(start):
-            note(box, True)
+            signer.note(box, True)
             stack.extend((c, (*start[:depth], j)) for j, c in reversed(list(enumerate(box.children))) if j > i)
             box = box.children[i]
         stack.append((box, start))
@@ -120,15 +133,34 @@ def walk(root: boxes.Box, named: list[object], start: tuple[int, ...], end: tupl
             if path == end:
                 break
             if end is not None and path == end[:len(path)]:  # an ancestor of the end: into it
-                note(box, False)
+                signer.note(box, False)
                 stack.extend((c, (*path, j)) for j, c in reversed(list(enumerate(box.children))))
                 continue
-            subtree(box)
+            signer.subtree(box)
     except Uncacheable:
         return None
-    digest = hashlib.sha256(prefix)
-    digest.update(pickle.dumps((start, end, repr(where), sig), protocol=pickle.HIGHEST_PROTOCOL))
-    return Walk(objects, index, digest.hexdigest())
+    return signer.walk(prefix, start, end, repr(where))
+
+
+def note_walk(box: boxes.Box, named: list[object], elements: Elements, prefix: bytes) -> Walk | None:
+    """The walk of a note laid out on its own (in a footnote area), after ``named``, and a key over
+    its boxes, signed as ``walk`` signs a segment's, and the chain of its element's ancestors, each
+    with its children, as selectors see them (which, with the style sheets in ``prefix``, gives the
+    styles); None if the note cannot be kept."""
+    signer = _Signer(named)
+    try:
+        signer.subtree(box)
+    except Uncacheable:
+        return None
+    chain, el = [], box.element
+    while (parent := elements.parent.get(id(el))) is not None:
+        children = list(parent)
+        chain.append((_shape(parent), tuple(_shape(c) for c in children),
+                      next(i for i, c in enumerate(children) if c is el)))
+        el = parent
+    if el is not elements.elements[0]:  # not an element of the document
+        return None
+    return signer.walk(prefix, "note-1", chain)
 
 
 class Elements:
@@ -210,6 +242,46 @@ def prefix(stamp: str, html) -> bytes | None:
     if ":has(" in text:
         return None
     return hashlib.sha256(f"{stamp}\0{html.base_url}\0{text}".encode()).digest()
+
+
+class Notes:
+    """Notes laid out in a footnote area, kept with the line breaks (``weasyprint_memo.Notes``):
+    each under a key over its walk (``note_walk``), the page type of the footnote area (whose
+    ``@footnote`` rules, with the style sheets in the prefix, give the area's style) and the
+    layout's inputs (place, sizes, margins); pickled with references by place to the note's walk,
+    read back with the layout's allow-list of classes."""
+
+    def __init__(self, prefix: bytes, named: list[object], root: ET.Element,
+                 reg: Callable[[], dict[int, object]], dispatch: dict) -> None:
+        self.prefix, self.named, self.root, self.reg, self.dispatch = prefix, named, root, reg, dispatch
+        self._elements: Elements | None = None
+
+    def find(self, box: boxes.Box, containing_block: boxes.Box, inputs: tuple) -> tuple[bytes, Walk] | None:
+        if self._elements is None:
+            self._elements = Elements(self.root)
+        found = note_walk(box, self.named, self._elements, self.prefix)
+        if found is None:
+            return None
+        where = ("note-1", found.key, tuple(containing_block.page.page_type), inputs)
+        return hashlib.blake2b(_by_value(where), digest_size=16, key=self.prefix).digest(), found
+
+    def dumps(self, result: tuple, walk: Walk) -> bytes | None:
+        try:
+            data, keepable = dumps(result, self.reg(), walk, self.dispatch)
+        except Exception:  # noqa: BLE001 - a note that cannot be pickled is laid out each time
+            return None
+        return data if keepable else None
+
+    def loads(self, data: bytes, walk: Walk) -> tuple | None:
+        try:
+            result = loads(data, walk.objects, {})
+        except Exception:  # noqa: BLE001 - a damaged or foreign entry is a miss
+            return None
+        if isinstance(result, tuple) and len(result) == 6 and isinstance(result[0], boxes.Box) \
+                and result[1] is None and isinstance(result[2], dict) and isinstance(result[3], list) \
+                and isinstance(result[4], bool) and (result[5] is None or isinstance(result[5], int)):
+            return result
+        return None
 
 
 class Memory(cache.Store):

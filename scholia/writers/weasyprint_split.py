@@ -67,9 +67,10 @@ MIN_CHARS = 40_000  # below this much text a second process costs more than it s
 SIDES = {"right": True, "left": False}
 # Of the last render, for tests and benchmarks: pages laid out by the child, pages taken from earlier
 # builds, segments kept for later builds, pages whose margin boxes and backgrounds another process made,
-# line breaks this process took from earlier builds, boxes whose anchors were gathered beforehand, pages
-# whose margin boxes this process took from earlier builds.
-last = {"joined": 0, "remembered": 0, "stored": 0, "finished": 0, "lines": 0, "gathered": 0, "margins": 0}
+# line breaks and notes' layouts this process took from earlier builds, boxes whose anchors were gathered
+# beforehand, pages whose margin boxes this process took from earlier builds.
+last = {"joined": 0, "remembered": 0, "stored": 0, "finished": 0, "lines": 0, "notes": 0, "gathered": 0,
+        "margins": 0}
 
 
 def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.Memory | None = None
@@ -77,7 +78,7 @@ def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.
     """``html.render()``; with ``split`` and a second core, on two processes; with ``memory``, taking
     the pages of unchanged chapters from earlier builds and keeping those laid out now."""
     options, context, root = prepare(html)
-    last.update(joined=0, remembered=0, stored=0, finished=0, lines=0, gathered=0, margins=0)
+    last.update(joined=0, remembered=0, stored=0, finished=0, lines=0, notes=0, gathered=0, margins=0)
     bounds = boundaries(root, html)
     prefix = weasyprint_memory.prefix(memory.stamp, html) if memory is not None else None
     walks = _walks(root, context, html, bounds, prefix) if prefix is not None else [None] * len(bounds)
@@ -85,6 +86,9 @@ def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.
     lines = _Lines(memory.lines, prefix, bounds) if prefix is not None else None
     plan = _Plan(bounds, walks, kept, memory, lambda: _registry(root, context, html), context.get_image_from_uri,
                  lines)
+    if lines is not None:
+        lines.memo.notes = weasyprint_memory.Notes(prefix, _named(context, html), html.etree_element,
+                                                   lambda: plan.reg, DISPATCH)
     if prefix is not None:
         plan.margins = weasyprint_margins.Kept(memory.margins, prefix, _named(context, html))
     split = split and parallel.can_fork()
@@ -95,7 +99,7 @@ def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.
         pages = list(_layout(html, root, context, plan, theirs, split))
         if lines is not None:
             lines.keep([lines.rest])
-    last["lines"] = counts["kept_hits"]
+    last["lines"], last["notes"] = counts["kept_hits"], counts["kept_note_hits"]
     with patched(wanchors, "gather_anchors", plan.gather_anchors):
         doc = Document([Page(p) for p in pages], DocumentMetadata(**get_html_metadata(html)), html.url_fetcher,
                        context.font_config, {}, options["output_intent"])
@@ -183,10 +187,10 @@ def _walks(root, context, html, bounds: list[Boundary], prefix: bytes) -> list[w
 
 
 class _Lines:
-    """The line breaks kept between builds (``weasyprint_memo.Lines``) by stretch of the document:
-    each segment's, under its place and start, and the rest's (the pages before the first segment,
-    pages that look up page numbers, margin boxes). Each process, before it lays out a stretch,
-    reads what was kept for it, and keeps what it found or used there when any was new."""
+    """The line breaks and notes' layouts kept between builds (``weasyprint_memo.Lines``) by stretch
+    of the document: each segment's, under its place and start, and the rest's (the pages before the
+    first segment, pages that look up page numbers, margin boxes). Each process, before it lays out a
+    stretch, reads what was kept for it, and keeps what it found or used there when any was new."""
 
     def __init__(self, store: cache.Store, prefix: bytes, bounds: list[Boundary]) -> None:
         self.store = store
