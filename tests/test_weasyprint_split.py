@@ -733,3 +733,44 @@ def test_kept_notes_that_are_not_sound_are_misses(tmp_path, monkeypatch):
     pdf = weasyprint_split.render(weasyprint.HTML(string=edited), split=False, memory=memory).write_pdf()
     assert weasyprint_split.last["notes"] == 0 and not (tmp_path / "pwned").exists()
     assert pdf == sequential(edited)
+
+
+def test_lines_painted_by_an_earlier_build_give_the_same_pdf(tmp_path, monkeypatch):
+    """Pages laid out again (their chapter edited) take their unchanged lines of text as an earlier
+    build painted them, at their new places (``weasyprint_paint.Lines``): justified, spaced,
+    underlined, small capitals, and a font that a line meets first (monospace, painted as usual
+    where it is not met yet). A line kept with other widths, a planted or a damaged file is
+    painted afresh."""
+    page = book(extra_style=TEXT_STYLE + " .fn { text-decoration: underline }").replace(
+        "<section class='chapter' id='c1'>", "<section class='chapter c1' id='c1'>").replace(
+        "Note 1.6: ", "Note 1.6: <code>mono</code> ")
+    painted_with_memory(page, tmp_path, monkeypatch)
+    assert weasyprint_paint.last["lines"] == 0
+    for edited in ("Note 1.3, edited at length to take a second line or more: ",
+                   "Note 1.3, edited again, at greater length, to take a second line or more: "):
+        changed = page.replace("Note 1.3: ", edited)
+        pdf, _ = painted_with_memory(changed, tmp_path, monkeypatch)
+        assert weasyprint_paint.last["lines"] > 20 and pdf == sequential(changed)  # in this process alone
+    files = [f for f in tmp_path.glob("*.pickle") if isinstance(pickle_load(f), dict)
+             and any(isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], dict) for v in pickle_load(f).values())]
+    assert files
+    store = weasyprint_memory.Memory(tmp_path, "tool")
+    for n, f in enumerate(files):
+        found = pickle_load(f)
+        if n % 3 == 0:  # widths that painting would not give: kerned otherwise
+            found = {k: (ops, {font: [(g, w + 1, t) for g, w, t in used] for font, used in table.items()})
+                     for k, (ops, table) in found.items()}
+        body = __import__("pickle").dumps(found if n % 3 == 0 else Hostile(tmp_path) if n % 3 == 1 else {b"k": (1,)})
+        store.store({f.stem: body})
+    changed = page.replace("Note 1.3: ", "Note 1.3, edited a third time: ")
+    pdf, _ = painted_with_memory(changed, tmp_path, monkeypatch)
+    assert pdf == sequential(changed) and not (tmp_path / "pwned").exists()
+
+
+def pickle_load(path) -> object:
+    """A file of a ``cache.Store``, unpickled, or None (a laid-out chapter's, which refers to its walk)."""
+    data = weasyprint_memory.Memory(path.parent, "tool").load(path.stem)
+    try:
+        return weasyprint_memory.loads(data, None, {})
+    except Exception:  # noqa: BLE001
+        return None

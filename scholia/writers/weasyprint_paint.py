@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import pickle
 import re
@@ -35,6 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pydyf
+import weasyprint.draw as wdraw
 from weasyprint.document import Document, Page
 from weasyprint.draw import text as wtext
 from weasyprint.formatting_structure import boxes
@@ -42,12 +44,13 @@ from weasyprint.text.ffi import ffi, pango
 from weasyprint.text.fonts import get_pango_font_key
 
 from .. import parallel
-from . import weasyprint_memory
+from . import weasyprint_memo, weasyprint_memory
 from .patched import patched
 
 # Of the last write, for tests and benchmarks: pages painted by the child, streams compressed before
-# they were written, pages taken from an earlier build, long streams taken compressed from one.
-last = {"painted": 0, "compressed": 0, "remembered": 0, "inflated": 0}
+# they were written, pages taken from an earlier build, long streams taken compressed from one, lines
+# of text this process took from earlier builds.
+last = {"painted": 0, "compressed": 0, "remembered": 0, "inflated": 0, "lines": 0}
 
 # Below this, forking costs more than painting half the pages saves: a fork of a 430 MB process took
 # 10-17 ms, a page of text paints in 40-80 ms. In a one-note rebuild, ~15 pages are left to paint
@@ -136,7 +139,8 @@ def _page_stream(like, page: Page, scale: float):
     return stream
 
 
-def _paint_theirs(doc: Document, todo: list[int], options: dict, meeting: parallel.Meeting) -> None:
+def _paint_theirs(doc: Document, todo: list[int], options: dict, meeting: parallel.Meeting,
+                  lines: Lines | None) -> None:
     """In the child: the pages of ``todo`` from the last one down, each painted on a stream of its
     own as ``write_pdf`` would and shipped as a page is kept (``_recorded``), until this process
     reaches them. Stops at the first page that adds anything numbered in order across pages
@@ -150,6 +154,8 @@ def _paint_theirs(doc: Document, todo: list[int], options: dict, meeting: parall
 
     def paint(page, stream, scale=1):  # called for the first page: the streams are set up
         for i in meeting.mine(todo):
+            if lines is not None:
+                lines.page(i)
             own = _page_stream(stream, doc.pages[i], scale)
             begin, numbered = len(own.stream), _numbered(own)
             met.clear()
@@ -158,11 +164,23 @@ def _paint_theirs(doc: Document, todo: list[int], options: dict, meeting: parall
                 meeting.ship(i, None)
                 break
             entry = _recorded(own, begin, {}, doc.pages[i], met)
-            meeting.ship(i, None if entry is None else pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+            # the page as kept, then the lines painted on it (``_taken``)
+            meeting.ship(i, None if entry is None else pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+                         + (lines.taken() if lines is not None else pickle.dumps({})))
         raise _Shipped
 
-    with patched(Page, "paint", paint), _noting_fonts(met), contextlib.suppress(_Shipped):
+    with patched(Page, "paint", paint), _noting_fonts(met), _painting_lines(lines), contextlib.suppress(_Shipped):
         doc.write_pdf(**options)
+
+
+def _taken(data: bytes, lines: Lines | None) -> tuple[tuple, bytes]:
+    """A page the child shipped, and its bytes as kept; the lines painted on it go to ``lines``."""
+    buf = io.BytesIO(data)
+    entry = pickle.load(buf)  # noqa: S301 - our own child's
+    end = buf.tell()
+    if lines is not None:
+        lines.add(data[end:])
+    return entry, data[:end]
 
 
 def _size_mb() -> float:
@@ -179,6 +197,8 @@ def _size_mb() -> float:
 # ---------- pages painted by an earlier build ----------
 
 _USE = re.compile(rb"/([A-Z]{6}) [^ ]+ Tf|<([0-9a-f]+)>|/([A-Za-z0-9.]+) gs")
+_GLYPHS = re.compile(rb"<([0-9a-f]+)>")
+_SET_IN_LINE = re.compile(rb" (Tf|gs|Do|sh|BI|scn|SCN)\b")  # a line sets its fonts by call (``Lines.record``)
 _UNKEPT = re.compile(rb" Do\b| sh\b|\bBI\b|\bscn\b|\bSCN\b")  # images, shadings, patterns: numbered
 
 
@@ -316,6 +336,222 @@ def _meet_fonts(page: Page, stream, missing: list[int], firsts: dict[int, int]) 
     return True
 
 
+class Lines:
+    """Lines of text as painted, kept between builds: a page laid out again (its chapter edited)
+    mostly holds lines painted before, each moved to another place. Painting a line makes its
+    Pango layout again and shapes its text (two thirds of painting a page of text); what comes of
+    it, after the text matrix (the line's place), depends only on its text, the style properties
+    that laying text out reads, its justification and the fonts (the key's prefix covers the
+    fonts, style sheets and tool). Each line is kept as its operations and the glyphs of each font
+    with their widths and texts, and replayed only where each of those fonts is met already with
+    the same widths (as ``_replay`` does for pages): otherwise it is painted. Lines that end in an
+    ellipsis, use bitmap or colour fonts, or miss glyphs are always painted."""
+
+    def __init__(self, store, keys: weasyprint_memo.Lines, stretches: list[str]) -> None:
+        self.store, self.keys = store, keys  # the layout's line breaks: their keys, prefix and all
+        self.names = [hashlib.sha256(f"{name}\0painted-lines".encode()).hexdigest() for name in stretches]
+        self.known: dict[str, dict] = {}  # a stretch's file → its lines (each checked when used)
+        self.new: dict[str, dict[bytes, tuple]] = {}
+        self.current = ""  # the file of the page being painted
+        self.hits = 0
+
+    def page(self, index: int) -> None:
+        """Paint page ``index`` from here on: its stretch's lines are read if they were not."""
+        self.current = name = self.names[index] if 0 <= index < len(self.names) else ""
+        if name not in self.known:
+            data = self.store.load(name) if name else None
+            self.known[name] = self._read(data) if data is not None else {}
+
+    @staticmethod
+    def _read(data: bytes) -> dict:
+        try:
+            found = weasyprint_memory.loads(data, None, {})
+        except Exception:  # noqa: BLE001 - a damaged or foreign file is a miss
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def find(self, key: bytes) -> tuple | None:
+        entry = self.known[self.current].get(key)
+        return entry if _line_entry(entry) else None
+
+    def add(self, data: bytes) -> None:
+        """Add the lines a child painted (``taken``) to those to keep."""
+        for name, found in self._read(data).items():
+            if isinstance(name, str) and isinstance(found, dict):
+                self.new.setdefault(name, {}).update(
+                    (k, v) for k, v in found.items() if isinstance(k, bytes) and _ops(v))
+
+    def key(self, textbox, args: tuple) -> bytes | None:
+        style, layout = textbox.style, textbox.pango_layout
+        if len(args) != 3 or args[1] != "clip" or args[2] != "none" or not isinstance(layout.text, str):
+            return None
+        return self.keys.key(f"{textbox.text}\0{layout.text}", style, "painted-1", layout.justification_spacing)
+
+    def fits(self, entry: tuple, stream) -> bool:
+        """Whether replaying ``entry`` adds exactly what painting its line would: each of its fonts
+        is met already, with the same width for each of its glyphs (the kerning depends on it)."""
+        fonts = stream._fonts
+        for key, used in entry[1].items():
+            font = fonts.get(key)
+            if font is None or font.bitmap or any(font.widths.get(g, w) != w for g, w, _ in used):
+                return False
+        return True
+
+    def replay(self, entry: tuple, stream, matrix) -> None:
+        """Add a line that ``fits`` to ``stream`` at ``matrix``."""
+        ops, table = entry
+        for key, used in table.items():
+            font = stream._fonts[key]
+            for g, w, t in used:
+                font.widths.setdefault(g, w)
+                font.to_unicode.setdefault(g, t)
+        if ops:
+            stream.set_text_matrix(*matrix.values)
+            for op in ops:
+                if type(op) is bytes:
+                    stream.stream.append(op)
+                else:
+                    stream.set_font_size(*op)  # not written where the font and size are current
+        self.hits += 1
+
+    def record(self, key: bytes, stream, begin: int, fonts: list[tuple], missing: int) -> None:
+        """Note the line ``stream`` took from ``begin`` on, with the fonts it set (``fonts``: where
+        in the stream, font, size, whether written), unless its fonts missed glyphs that they had
+        not missed before (``missing``). What it holds is checked when it is kept."""
+        items = stream.stream[begin:]
+        if not self.current or (items and not (all(type(i) is bytes for i in items) and items[0].endswith(b" Tm"))) \
+                or sum(len(f.missing) for f in stream._fonts.values()) != missing:
+            return
+        ops: list = []
+        at = begin + 1
+        for where, name, size, written in fonts:
+            ops.extend(stream.stream[at:where])
+            ops.append((name, size))
+            at = where + written
+        ops.extend(stream.stream[at:])
+        self.new.setdefault(self.current, {})[key] = tuple(ops)
+
+    def taken(self) -> bytes:
+        """The lines painted since the last call, pickled (a child hands them over with its pages)."""
+        new, self.new = self.new, {}
+        return pickle.dumps(new, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def keep(self, fonts: dict) -> None:
+        """Keep, for each stretch with lines painted, those and the ones read before: each line with
+        the glyphs of each font it uses, their widths and texts, from ``fonts`` (the document's,
+        once every page is painted), unless it holds what a kept line may not."""
+        new, self.new = self.new, {}
+        try:
+            for name, lines in new.items():
+                if name not in self.known:
+                    self.page(self.names.index(name))
+                made = {key: entry for key, ops in lines.items() if (entry := _line(ops, fonts)) is not None}
+                self.store.store({name: pickle.dumps(self.known[name] | made, protocol=pickle.HIGHEST_PROTOCOL)})
+        except Exception:  # noqa: BLE001 - keeping lines for later never fails a build
+            pass
+
+
+def _line(ops: tuple, fonts: dict) -> tuple | None:
+    """A painted line as it is kept (``Lines``), or None."""
+    by_name = {f.hash: k for k, f in fonts.items()}
+    glyphs: dict = {}
+    font = None
+    for op in ops:
+        if type(op) is tuple:
+            if (font := by_name.get(op[0])) is None:
+                return None
+            glyphs.setdefault(font, {})
+            continue
+        if _SET_IN_LINE.search(op):
+            return None
+        for hexes in _GLYPHS.findall(op):
+            if font is None or len(hexes) % 4:
+                return None
+            for i in range(0, len(hexes), 4):
+                glyphs[font].setdefault(int(hexes[i:i + 4], 16))
+    table = {}
+    for k, used in glyphs.items():
+        f = fonts[k]
+        if f.bitmap or f.svg or f.png or f.colr or any(g not in f.widths or g not in f.to_unicode for g in used):
+            return None
+        table[k] = [(g, f.widths[g], f.to_unicode[g]) for g in used]
+    return ops, table
+
+
+def _ops(value: object) -> bool:
+    """Whether ``value`` has the shape of a painted line's operations (``Lines.record``)."""
+    return isinstance(value, tuple) and all(
+        type(op) is bytes or (type(op) is tuple and len(op) == 2 and type(op[0]) is str
+                              and type(op[1]) in (int, float)) for op in value)
+
+
+def _line_entry(value: object) -> bool:
+    """Whether ``value`` has the shape of a kept line (``_line``)."""
+    return (isinstance(value, tuple) and len(value) == 2 and _ops(value[0]) and isinstance(value[1], dict)
+            and all(isinstance(used, list) and all(isinstance(u, tuple) and len(u) == 3 and isinstance(u[0], int)
+                                                   and isinstance(u[1], int) and isinstance(u[2], str) for u in used)
+                    for used in value[1].values()))
+
+
+def _nothing(*args: object) -> None:
+    pass
+
+
+@contextmanager
+def _painting_lines(lines: Lines | None) -> Iterator[None]:
+    """Within the block, lines of text are replayed from ``lines`` where they can be, and kept in it
+    when painted."""
+    if lines is None:
+        yield
+        return
+    original = wdraw.draw_text
+
+    def draw_text(stream, textbox, *args):
+        key = lines.key(textbox, args)
+        if key is None:
+            return original(stream, textbox, *args)
+        entry = lines.find(key)
+        if entry is not None and lines.fits(entry, stream):
+
+            def replayed(stream, textbox, text_overflow, block_ellipsis, matrix):
+                lines.replay(entry, stream, matrix)
+                return []
+
+            layout = textbox.pango_layout
+            layout.reactivate = layout.deactivate = _nothing  # no Pango layout is made again
+            try:
+                with patched(wtext, "draw_first_line", replayed):
+                    return original(stream, textbox, *args)
+            finally:
+                del layout.reactivate, layout.deactivate
+        painted = wtext.draw_first_line
+        missing = sum(len(f.missing) for f in stream._fonts.values())
+        fonts: list[tuple] = []
+        set_font_size = stream.set_font_size
+
+        def noted(font, size):
+            where = len(stream.stream)
+            set_font_size(font, size)
+            fonts.append((where, font, size, len(stream.stream) > where))
+
+        def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
+            begin = len(stream.stream)
+            stream.set_font_size = noted
+            try:
+                emojis = painted(stream, textbox, text_overflow, block_ellipsis, matrix)
+            finally:
+                del stream.set_font_size
+            if not emojis:
+                lines.record(key, stream, begin, fonts, missing)
+            return emojis
+
+        with patched(wtext, "draw_first_line", draw_first_line):
+            return original(stream, textbox, *args)
+
+    with patched(wdraw, "draw_text", draw_text):
+        yield
+
+
 def _well_formed(entry: object) -> bool:
     """Whether a kept page read from a file has the shape ``_recorded`` gives one (a file of
     another shape is painted afresh, not an error)."""
@@ -373,16 +609,18 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
     from there on ``write_pdf`` uses one core: when the child has ended (this process has then
     mostly pages to take from it or from an earlier build), or at the last page.
 
-    ``memory`` is ``(weasyprint_memory.Memory, partial keys)``, a partial key for each page whose
-    layout the memory can name (see ``weasyprint_split.render``): such pages are taken from an
-    earlier build's painting where it was kept and fits, and kept for the next one."""
+    ``memory`` is ``(weasyprint_memory.Memory, partial keys, line breaks, stretches)``, a partial key for
+    each page whose layout the memory can name (see ``weasyprint_split.render``): such pages are
+    taken from an earlier build's painting where it was kept and fits, and kept for the next one. The
+    lines of text of the other pages are taken from earlier builds where they can be, and kept, by
+    the stretch of the document each page is in (``Lines``)."""
     n = len(doc.pages)
     pages = {id(p): i for i, p in enumerate(doc.pages)}
     scale = options.get("zoom", 1)
     keys: dict[int, str] = {}
     kept: dict[int, tuple] = {}
     if memory is not None and not (options.get("pdf_tags") or options.get("pdf_forms")):
-        store, partial = memory
+        store, partial, _, _ = memory
         for i, page in enumerate(doc.pages):
             if partial[i] is not None:
                 keys[i] = paint_key(page, partial[i], store.stamp, scale, options)
@@ -394,28 +632,35 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
                     if _well_formed(entry):
                         kept[i] = entry
     todo = [i for i in range(n) if i not in kept]
+    lines = Lines(memory[0], memory[2], memory[3]) if memory is not None and todo and not (
+        options.get("pdf_tags") or options.get("pdf_forms")) else None
+    for i in todo if lines is not None else ():
+        lines.page(i)  # read before the child is forked: both processes have them
     meeting = None
     if not (len(todo) < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms")
             or _size_mb() > MAX_PAINT_FORK_MB):
-        meeting = parallel.Meeting.start(lambda m: _paint_theirs(doc, todo, options, m))
+        meeting = parallel.Meeting.start(lambda m: _paint_theirs(doc, todo, options, m, lines))
     theirs = set(todo) if meeting is not None else set()
     original = Page.paint
     keep: dict[str, bytes] = {}
     met: list = []
     said: list = []  # whether ``painted`` was called
+    keeping: list = []  # the job keeping the painted lines
 
     def paint(page, stream, scale=1):
         index = pages.get(id(page), -1)
         data = meeting.take(index)[0] if index in theirs else None
         if index in kept and _replay(kept[index], stream, done, page):
             last["remembered"] += 1
-        elif data is not None and _replay(pickle.loads(data), stream, done, page):  # noqa: S301 - our own child's
+        elif data is not None and _replay((taken := _taken(data, lines))[0], stream, done, page):
             last["painted"] += 1
             if index in keys:
-                keep[keys[index]] = data
+                keep[keys[index]] = taken[1]
         else:
             begin, numbered = len(stream.stream), _numbered(stream)
             met.clear()
+            if lines is not None:
+                lines.page(index)
             original(page, stream, scale)
             if meeting is not None and (deflated := _deflated(stream)):
                 done.setdefault(*deflated)  # compressed now, while the other core paints too
@@ -424,20 +669,27 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
                 keep[keys[index]] = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         if index == n - 1 and meeting is not None:
             meeting.close()
+        if index == n - 1 and lines is not None:  # every page painted: keep its lines meanwhile
+            keeping.append(parallel.elsewhere(lambda: lines.keep(stream._fonts)) or lines.keep(stream._fonts))
         # The rest runs on one core: the other is free once the child has ended (what is left to
         # do here is mostly taking pages it or an earlier build painted), or at the last page.
         if not said and (index == n - 1 or meeting is not None and meeting.over()):
             said.append(True)
             painted()
 
-    last.update(painted=0, compressed=0, remembered=0, inflated=0)
+    last.update(painted=0, compressed=0, remembered=0, inflated=0, lines=0)
     done: dict[bytes, bytes] = {}
     try:
-        with patched(Page, "paint", paint), _noting_fonts(met), \
+        with patched(Page, "paint", paint), _noting_fonts(met), _painting_lines(lines), \
                 _compressed_beforehand(done, memory[0] if memory is not None else None, keep):
             yield
         if keep and memory is not None:
             memory[0].store(keep)
+        if lines is not None:
+            last["lines"] = lines.hits
+        for job in keeping:
+            if job is not None:
+                job.result()
     finally:
         if meeting is not None:
             meeting.close()
