@@ -25,7 +25,9 @@ The line breaks may also come from earlier builds (``Lines``): a result kept und
 values of every style property that finding a break reads (``TEXT_PROPERTIES``), the width and the
 flags is the one Pango gives for them, whichever element the style belongs to. The layout keeps
 them by stretch of the document (``weasyprint_split``), so an edited chapter is laid out again with
-the line breaks of its unchanged paragraphs already found.
+the line breaks of its unchanged paragraphs already found. Measured notes are kept with them
+(``Lines.notes``: keys and pickles from ``weasyprint_memory.Notes``), so the notes an edit did not
+move come laid out as the earlier build measured them.
 
 Tested by the PDFs being byte-identical with and without.
 """

@@ -689,7 +689,11 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
             last["lines"] = lines.hits
         for job in keeping:
             if job is not None:
-                job.result()
+                with contextlib.suppress(Exception):  # keeping lines for later never fails a build
+                    job.result()
     finally:
         if meeting is not None:
             meeting.close()
+        for job in keeping:
+            if job is not None:
+                job.cancel()  # only where the build failed before it was awaited
