@@ -751,9 +751,13 @@ def test_lines_painted_by_an_earlier_build_give_the_same_pdf(tmp_path, monkeypat
         changed = page.replace("Note 1.3: ", edited)
         pdf, _ = painted_with_memory(changed, tmp_path, monkeypatch)
         assert weasyprint_paint.last["lines"] > 20 and pdf == sequential(changed)  # in this process alone
-    files = [f for f in tmp_path.glob("*.pickle") if isinstance(pickle_load(f), dict)
-             and any(isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], dict) for v in pickle_load(f).values())]
+    files = line_files(tmp_path)
     assert files
+    kept = []  # the files hold the lines the pages hold now, not every line ever painted
+    for n in range(3):
+        painted_with_memory(page.replace("Note 1.3: ", f"Note 1.3, edited {n} to take a line: "), tmp_path, monkeypatch)
+        kept.append(sum(len(pickle_load(f)) for f in line_files(tmp_path)))
+    assert max(kept) - min(kept) <= 1
     store = weasyprint_memory.Memory(tmp_path, "tool")
     for n, f in enumerate(files):
         found = pickle_load(f)
@@ -765,6 +769,12 @@ def test_lines_painted_by_an_earlier_build_give_the_same_pdf(tmp_path, monkeypat
     changed = page.replace("Note 1.3: ", "Note 1.3, edited a third time: ")
     pdf, _ = painted_with_memory(changed, tmp_path, monkeypatch)
     assert pdf == sequential(changed) and not (tmp_path / "pwned").exists()
+
+
+def line_files(folder) -> list:
+    """The files of painted lines (``weasyprint_paint.Lines``) in a memory folder."""
+    return [f for f in folder.glob("*.pickle") if isinstance(found := pickle_load(f), dict) and found
+            and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], dict) for v in found.values())]
 
 
 def pickle_load(path) -> object:

@@ -351,7 +351,8 @@ class Lines:
         self.store, self.keys = store, keys  # the layout's line breaks: their keys, prefix and all
         self.names = [hashlib.sha256(f"{name}\0painted-lines".encode()).hexdigest() for name in stretches]
         self.known: dict[str, dict] = {}  # a stretch's file → its lines (each checked when used)
-        self.new: dict[str, dict[bytes, tuple]] = {}
+        self.new: dict[str, dict[bytes, tuple]] = {}  # lines painted, by stretch
+        self.used: dict[str, set[bytes]] = {}  # lines replayed, by stretch
         self.current = ""  # the file of the page being painted
         self.hits = 0
 
@@ -375,11 +376,16 @@ class Lines:
         return entry if _line_entry(entry) else None
 
     def add(self, data: bytes) -> None:
-        """Add the lines a child painted (``taken``) to those to keep."""
-        for name, found in self._read(data).items():
-            if isinstance(name, str) and isinstance(found, dict):
+        """Add the lines a child painted and replayed (``taken``) to those to keep."""
+        found = self._read(data)
+        new, used = found.get("new", {}), found.get("used", {})
+        for name, lines in new.items() if isinstance(new, dict) else ():
+            if isinstance(name, str) and isinstance(lines, dict):
                 self.new.setdefault(name, {}).update(
-                    (k, v) for k, v in found.items() if isinstance(k, bytes) and _ops(v))
+                    (k, v) for k, v in lines.items() if isinstance(k, bytes) and _ops(v))
+        for name, keys in used.items() if isinstance(used, dict) else ():
+            if isinstance(name, str) and isinstance(keys, set):
+                self.used.setdefault(name, set()).update(k for k in keys if isinstance(k, bytes))
 
     def key(self, textbox, args: tuple) -> bytes | None:
         style, layout = textbox.style, textbox.pango_layout
@@ -397,8 +403,9 @@ class Lines:
                 return False
         return True
 
-    def replay(self, entry: tuple, stream, matrix) -> None:
+    def replay(self, key: bytes, entry: tuple, stream, matrix) -> None:
         """Add a line that ``fits`` to ``stream`` at ``matrix``."""
+        self.used.setdefault(self.current, set()).add(key)
         ops, table = entry
         for key, used in table.items():
             font = stream._fonts[key]
@@ -432,21 +439,25 @@ class Lines:
         self.new.setdefault(self.current, {})[key] = tuple(ops)
 
     def taken(self) -> bytes:
-        """The lines painted since the last call, pickled (a child hands them over with its pages)."""
-        new, self.new = self.new, {}
-        return pickle.dumps(new, protocol=pickle.HIGHEST_PROTOCOL)
+        """The lines painted and replayed since the last call, pickled (a child hands them over with
+        its pages)."""
+        new, used, self.new, self.used = self.new, self.used, {}, {}
+        return pickle.dumps({"new": new, "used": used}, protocol=pickle.HIGHEST_PROTOCOL)
 
     def keep(self, fonts: dict) -> None:
-        """Keep, for each stretch with lines painted, those and the ones read before: each line with
-        the glyphs of each font it uses, their widths and texts, from ``fonts`` (the document's,
-        once every page is painted), unless it holds what a kept line may not."""
+        """Keep, for each stretch with lines painted, the lines its pages hold now: those replayed,
+        and those painted, each with the glyphs of each font it uses, their widths and texts, from
+        ``fonts`` (the document's, once every page is painted), unless it holds what a kept line
+        may not."""
         new, self.new = self.new, {}
         try:
             for name, lines in new.items():
                 if name not in self.known:
                     self.page(self.names.index(name))
-                made = {key: entry for key, ops in lines.items() if (entry := _line(ops, fonts)) is not None}
-                self.store.store({name: pickle.dumps(self.known[name] | made, protocol=pickle.HIGHEST_PROTOCOL)})
+                known = self.known[name]
+                kept = {key: known[key] for key in self.used.get(name, ()) if key in known}
+                kept.update((key, entry) for key, ops in lines.items() if (entry := _line(ops, fonts)) is not None)
+                self.store.store({name: pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL)})
         except Exception:  # noqa: BLE001 - keeping lines for later never fails a build
             pass
 
@@ -514,7 +525,7 @@ def _painting_lines(lines: Lines | None) -> Iterator[None]:
         if entry is not None and lines.fits(entry, stream):
 
             def replayed(stream, textbox, text_overflow, block_ellipsis, matrix):
-                lines.replay(entry, stream, matrix)
+                lines.replay(key, entry, stream, matrix)
                 return []
 
             layout = textbox.pango_layout
