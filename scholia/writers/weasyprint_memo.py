@@ -208,6 +208,13 @@ def _note_inputs(context: LayoutContext, box, bottom_space, containing_block, pa
             context.forced_break, context.in_column)
 
 
+def _handed(made: tuple, drawn: bool = False) -> tuple:
+    """A remembered note's layout as ``block_level_layout`` returns it: its page-break values and
+    margins copied (the caller adds to these), and its box too where it is drawn."""
+    new_box, resume_at, next_page, margins, through, lines = made
+    return new_box.deepcopy() if drawn else new_box, resume_at, dict(next_page), list(margins), through, lines
+
+
 @contextmanager
 def _measured_notes(counts: dict[str, int], kept_lines: Lines | None) -> Iterator[None]:
     original_layout = block.block_level_layout
@@ -249,13 +256,11 @@ def _measured_notes(counts: dict[str, int], kept_lines: Lines | None) -> Iterato
             if hit is None:
                 return original_layout(*args)
             counts["drawn_hits"] += 1
-            new_box, resume_at, next_page, margins, through, lines = hit[1]
-            return new_box.deepcopy(), resume_at, dict(next_page), list(margins), through, lines
+            return _handed(hit[1], drawn=True)
         counts["note_calls"] += 1
         if hit is not None:
             counts["note_hits"] += 1
-            new_box, resume_at, next_page, margins, through, lines = hit[1]
-            return new_box, resume_at, dict(next_page), list(margins), through, lines  # the caller adds to these
+            return _handed(hit[1])
         notes = kept_lines.notes if kept_lines is not None else None
         kept = notes.find(box, containing_block, inputs) if notes is not None else None
         if kept is not None and isinstance(data := kept_lines.known.get(kept[0]), bytes) \
@@ -263,8 +268,7 @@ def _measured_notes(counts: dict[str, int], kept_lines: Lines | None) -> Iterato
             counts["kept_note_hits"] += 1
             kept_lines.record[kept[0]] = data
             cache[key] = ((box.style, containing_block.style), found)
-            new_box, resume_at, next_page, margins, through, lines = found
-            return new_box, resume_at, dict(next_page), list(margins), through, lines
+            return _handed(found)
         state = _context_state(context)
         result = original_layout(*args)
         new_box, resume_at, next_page, margins, through, lines = result

@@ -256,12 +256,9 @@ def _recorded(stream, begin: int, done: dict[bytes, bytes], page: Page, met: lis
             if not key.startswith(("a", "A")) or key not in stream._resources["ExtGState"]:
                 return None
             states.setdefault(key, dict(stream._resources["ExtGState"][key]))
-    table = {}
-    for key, used in glyphs.items():
-        f = stream._fonts[key]
-        if any(g not in f.widths or g not in f.to_unicode for g in used):
-            return None
-        table[key] = [(g, f.widths[g], f.to_unicode[g]) for g in used]
+    table = _glyph_table(glyphs, stream._fonts)
+    if table is None:
+        return None
     firsts = _places(page, met)
     if not stream.compress:
         return ops, table, states, None, firsts
@@ -397,21 +394,13 @@ class Lines:
         """Whether replaying ``entry`` adds exactly what painting its line would: each of its fonts
         is met already, with the same width for each of its glyphs (the kerning depends on it)."""
         fonts = stream._fonts
-        for key, used in entry[1].items():
-            font = fonts.get(key)
-            if font is None or font.bitmap or any(font.widths.get(g, w) != w for g, w, _ in used):
-                return False
-        return True
+        return all(key in fonts and _agrees(fonts[key], used) for key, used in entry[1].items())
 
     def replay(self, key: bytes, entry: tuple, stream, matrix) -> None:
         """Add a line that ``fits`` to ``stream`` at ``matrix``."""
         self.used.setdefault(self.current, set()).add(key)
         ops, table = entry
-        for key, used in table.items():
-            font = stream._fonts[key]
-            for g, w, t in used:
-                font.widths.setdefault(g, w)
-                font.to_unicode.setdefault(g, t)
+        _add_glyphs(table, stream._fonts)
         if ops:
             stream.set_text_matrix(*matrix.values)
             for op in ops:
@@ -480,13 +469,37 @@ def _line(ops: tuple, fonts: dict) -> tuple | None:
                 return None
             for i in range(0, len(hexes), 4):
                 glyphs[font].setdefault(int(hexes[i:i + 4], 16))
+    if any(fonts[k].bitmap or fonts[k].svg or fonts[k].png or fonts[k].colr for k in glyphs):
+        return None
+    table = _glyph_table(glyphs, fonts)
+    return None if table is None else (ops, table)
+
+
+def _glyph_table(glyphs: dict, fonts: dict) -> dict | None:
+    """For each font key of ``glyphs`` (font key → the glyphs used, in order), each glyph with its
+    width and text in ``fonts``, as a kept page or line holds them; None if one has either missing."""
     table = {}
-    for k, used in glyphs.items():
-        f = fonts[k]
-        if f.bitmap or f.svg or f.png or f.colr or any(g not in f.widths or g not in f.to_unicode for g in used):
+    for key, used in glyphs.items():
+        f = fonts[key]
+        if any(g not in f.widths or g not in f.to_unicode for g in used):
             return None
-        table[k] = [(g, f.widths[g], f.to_unicode[g]) for g in used]
-    return ops, table
+        table[key] = [(g, f.widths[g], f.to_unicode[g]) for g in used]
+    return table
+
+
+def _agrees(font, used: list) -> bool:
+    """Whether ``font`` paints the kept glyphs ``used`` as they were kept: not a bitmap font, and
+    each glyph of the same width where it has one (the operations' kerning depends on it)."""
+    return not font.bitmap and all(font.widths.get(g, w) == w for g, w, _ in used)
+
+
+def _add_glyphs(table: dict, fonts: dict) -> None:
+    """Give the fonts the kept glyphs' widths and texts, where they have none, as painting would."""
+    for key, used in table.items():
+        font = fonts[key]
+        for g, w, t in used:
+            font.widths.setdefault(g, w)
+            font.to_unicode.setdefault(g, t)
 
 
 def _ops(value: object) -> bool:
@@ -498,10 +511,15 @@ def _ops(value: object) -> bool:
 
 def _line_entry(value: object) -> bool:
     """Whether ``value`` has the shape of a kept line (``_line``)."""
-    return (isinstance(value, tuple) and len(value) == 2 and _ops(value[0]) and isinstance(value[1], dict)
-            and all(isinstance(used, list) and all(isinstance(u, tuple) and len(u) == 3 and isinstance(u[0], int)
-                                                   and isinstance(u[1], int) and isinstance(u[2], str) for u in used)
-                    for used in value[1].values()))
+    return isinstance(value, tuple) and len(value) == 2 and _ops(value[0]) and _table_shaped(value[1])
+
+
+def _table_shaped(table: object) -> bool:
+    """Whether ``table`` has the shape ``_glyph_table`` gives one."""
+    return isinstance(table, dict) and all(
+        isinstance(used, list) and all(isinstance(u, tuple) and len(u) == 3 and isinstance(u[0], int)
+                                       and isinstance(u[1], int) and isinstance(u[2], str) for u in used)
+        for used in table.values())
 
 
 def _nothing(*args: object) -> None:
@@ -569,10 +587,8 @@ def _well_formed(entry: object) -> bool:
     if not (isinstance(entry, tuple) and len(entry) == 5):
         return False
     ops, table, states, deflated, firsts = entry
-    return (isinstance(ops, bytes) and isinstance(table, dict) and isinstance(states, dict)
-            and isinstance(deflated, bytes | None) and isinstance(firsts, dict)
-            and all(isinstance(used, list) and all(isinstance(u, tuple) and len(u) == 3 for u in used)
-                    for used in table.values()))
+    return (isinstance(ops, bytes) and _table_shaped(table) and isinstance(states, dict)
+            and isinstance(deflated, bytes | None) and isinstance(firsts, dict))
 
 
 def _replay(entry: tuple, stream, done: dict, page: Page) -> bool:
@@ -586,20 +602,12 @@ def _replay(entry: tuple, stream, done: dict, page: Page) -> bool:
         font = stream._fonts.get(key)
         if font is None:
             missing.append(key)
-            continue
-        if font.bitmap:
-            return False
-        widths = font.widths
-        if any(widths.get(g, w) != w for g, w, _ in used):
+        elif not _agrees(font, used):
             return False
     if missing and not (_meet_fonts(page, stream, missing, firsts)
                         and not any(stream._fonts[key].bitmap for key in missing)):
         return False
-    for key, used in table.items():
-        font = stream._fonts[key]
-        for g, w, t in used:
-            font.widths.setdefault(g, w)
-            font.to_unicode.setdefault(g, t)
+    _add_glyphs(table, stream._fonts)
     for key, state in states.items():
         stream._resources["ExtGState"].setdefault(key, pydyf.Dictionary(state))
     if ops:

@@ -110,10 +110,13 @@ def render(html: weasyprint.HTML, split: bool = True, memory: weasyprint_memory.
     doc.scholia_paint_memory = None
     if memory is not None and not plan.fixed and prefix is not None:
         elements = weasyprint_memory.Elements(html.etree_element)
-        stretches = [lines.rest if k is None else lines.names[k] for k in plan.stretches]
+        stretches, name = [], lines.rest  # each page's stretch: of the last segment begun at or before it
+        for i in range(len(pages)):
+            name = lines.names[plan.starts[i]] if i in plan.starts else name
+            stretches.append(name)
         doc.scholia_paint_memory = (memory, [plan.page_keys.get(id(p))
                                              or weasyprint_memory.page_key(p, prefix, elements) for p in pages],
-                                    lines.memo, stretches + [lines.rest] * (len(pages) - len(stretches)))
+                                    lines.memo, stretches)
     if plan.storing is not None:
         try:
             last["stored"] += plan.storing.result() or 0
@@ -282,7 +285,7 @@ class _Plan:
     shipped: dict[int, tuple] = field(default_factory=dict)  # the child's segments to keep, as joined
     storing: parallel.Job | None = None
     page_keys: dict[int, str] = field(default_factory=dict)  # id of a page → its segment's key, its place
-    stretches: list[int | None] = field(default_factory=list)  # each page's segment (None: before the first)
+    starts: dict[int, int] = field(default_factory=dict)  # page index → the segment beginning there
     unpickled: dict[int, tuple | None] = field(default_factory=dict)  # kept segments unpickled beforehand
     # a kept page's box whose backgrounds are laid out → what gather_anchors finds under it (_gathered)
     finished: weasyprint_memo.ByObject = field(default_factory=weasyprint_memo.ByObject)
@@ -562,12 +565,12 @@ def _first_pass(context, root, html, plan: _Plan) -> Iterator:
     context.rendered_notes = []
     pages: list = []
     arrivals: list[tuple[int, int, list, bool, bool]] = []  # see _made_here
-    plan.stretches = []
+    plan.starts = {}
     i = 0
     while True:
         k, clean = _boundary_at(context, plan.bounds, i)
         if k is not None:
-            plan.stretches[i:] = [k]
+            plan.starts[i] = k
             footnotes = list(context.footnotes)  # before a join takes the segment's own
             payload = plan.payload(k, clean)
             joined = _join(context, root, html, i, payload) if payload else None
@@ -577,7 +580,6 @@ def _first_pass(context, root, html, plan: _Plan) -> Iterator:
             if joined is not None:
                 last["remembered" if k in plan.kept else "joined"] += len(joined)
                 plan.name_pages(k, joined)
-                plan.stretches[i:] = [k] * len(joined)
                 pages.extend(joined)
                 yield from joined
                 i = len(pages)
@@ -587,7 +589,6 @@ def _first_pass(context, root, html, plan: _Plan) -> Iterator:
         context.page_maker[i][-1].update(_fresh_remake_state())
         page, resume_at = remake_page(i, context, root, html)
         pages.append(page)
-        plan.stretches[i:] = plan.stretches[i - 1:i] if i and k is None else [k]
         yield page
         i += 1
         if resume_at is None and not context.reported_footnotes:
