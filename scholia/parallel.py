@@ -6,6 +6,8 @@ items with a forked child, each side working from one end."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import pickle
 import select
@@ -19,6 +21,22 @@ from typing import IO, Generic, TypeVar
 from .options import BuildError
 
 T = TypeVar("T")
+_AT_END: list[Callable[[], None]] = []
+
+
+def at_end(clean_up: Callable[[], None]) -> None:
+    """Call ``clean_up()`` when this process ends: at exit, and in a forked job's child, which leaves
+    without the exit handlers, before it leaves (a child inherits the handlers of its parent: each
+    must check which process it runs in)."""
+    if not _AT_END:
+        atexit.register(_ending)
+    _AT_END.append(clean_up)
+
+
+def _ending() -> None:
+    for clean_up in _AT_END:
+        with contextlib.suppress(Exception):  # a clean-up that fails never changes how a process ends
+            clean_up()
 
 
 def cores() -> int:
@@ -63,6 +81,7 @@ class Job(Generic[T]):
                 self.file.write(payload)
                 self.file.flush()
             finally:
+                _ending()
                 os._exit(0)
         self.pid, self.task = pid, None
 

@@ -62,7 +62,8 @@ def test_options_date_and_layers_invalidate(edition: Path):
 
 
 def test_cached_build_is_byte_identical_and_changes_reach_the_output(edition: Path, tmp_path: Path):
-    env = {"SCHOLIA_CACHE": str(tmp_path / "cache"), "SOURCE_DATE_EPOCH": "1758240000"}
+    (tmp_path / "tmp").mkdir()
+    env = {"SCHOLIA_CACHE": str(tmp_path / "cache"), "SOURCE_DATE_EPOCH": "1758240000", "TMPDIR": str(tmp_path / "tmp")}
     fresh, cached, changed = tmp_path / "fresh", tmp_path / "cached", tmp_path / "changed"
     args = ["build", str(edition), "--format", "html,pdf", "--timings"]
     assert run_cli(*args, "--out", str(fresh), "--no-cache", env=env).returncode == 0
@@ -75,6 +76,7 @@ def test_cached_build_is_byte_identical_and_changes_reach_the_output(edition: Pa
     _edit(edition / "annotations" / "notes" / "I" / "liberty.md", "Capitalised", "Capitalized")
     assert run_cli(*args, "--out", str(changed), env=env).returncode == 0
     assert b"Capitalized" in (changed / "address.html").read_bytes()
+    assert not list((tmp_path / "tmp").iterdir())  # no build leaves its copies of the fonts behind
 
 
 def test_damaged_cache_entry_is_a_miss(tmp_path: Path, monkeypatch):

@@ -38,6 +38,26 @@ def test_unpicklable_exception_still_reaches_the_parent():
         parallel.start(fail).result()
 
 
+def test_clean_ups_run_in_a_jobs_child_before_it_leaves(tmp_path, monkeypatch):
+    """A forked child leaves without the exit handlers: the clean-ups of ``at_end`` run there too,
+    each told apart by the process it runs in (the child inherits its parent's)."""
+    monkeypatch.setattr(parallel, "_AT_END", [])
+    monkeypatch.setattr(parallel.atexit, "register", lambda fn: fn)  # not at this test process's exit
+    parent = os.getpid()
+
+    def clean_up():
+        (tmp_path / f"{'parent' if os.getpid() == parent else 'child'}-{os.getpid()}").touch()
+
+    parallel.at_end(clean_up)
+    job = parallel.start(os.getpid)
+    child = job.result()
+    if job.forked or child != parent:
+        assert (tmp_path / f"child-{child}").exists()
+    assert not (tmp_path / f"parent-{parent}").exists()  # this process has not ended
+    parallel._ending()
+    assert (tmp_path / f"parent-{parent}").exists()
+
+
 def test_cancel_stops_the_job():
     job = parallel.start(lambda: __import__("time").sleep(30))
     job.cancel()
