@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -11,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
-# Tests never share the user's build cache, and start each session with an empty one.
-os.environ["SCHOLIA_CACHE"] = tempfile.mkdtemp(prefix="scholia-test-cache-")
+# Tests never share the user's build cache, and start each session with an empty one, removed when
+# the session ends (it grows to ~12 MB).
+os.environ["SCHOLIA_CACHE"] = _CACHE = tempfile.mkdtemp(prefix="scholia-test-cache-")
+_SESSION = os.getpid()
+atexit.register(lambda: os.getpid() == _SESSION and shutil.rmtree(_CACHE, ignore_errors=True))
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
