@@ -309,7 +309,7 @@ def paint(page: str, monkeypatch) -> tuple[bytes, bytes, int]:
     """The PDF written with the second half of its pages painted by a child, the PDF painted here
     alone, and how many pages the child painted."""
     monkeypatch.setattr(parallel, "cores", lambda: 2)
-    monkeypatch.setattr(weasyprint_paint, "MAX_PAINT_FORK_MB", 10**6)  # whatever the test process's size
+    monkeypatch.setattr(weasyprint_paint, "PAINT_MEMORY_MB", 10**6)  # whatever the test process's size
     doc = weasyprint.HTML(string=page).render()
     calls: list[int] = []
     with weasyprint_paint.painting_split(doc, {}, lambda: calls.append(weasyprint_paint.last["painted"])):
@@ -337,7 +337,7 @@ def test_streams_changed_after_painting_are_compressed_again(monkeypatch):
                 obj.stream.append(b"% added")
 
     monkeypatch.setattr(parallel, "cores", lambda: 2)
-    monkeypatch.setattr(weasyprint_paint, "MAX_PAINT_FORK_MB", 10**6)
+    monkeypatch.setattr(weasyprint_paint, "PAINT_MEMORY_MB", 10**6)
     doc = weasyprint.HTML(string=book()).render()
     with weasyprint_paint.painting_split(doc, {}):
         split = doc.write_pdf(finisher=change)
@@ -374,7 +374,7 @@ def test_the_painting_processes_meet_where_their_work_balances(monkeypatch, slow
         return original(self, stream, scale)
 
     monkeypatch.setattr(parallel, "cores", lambda: 2)
-    monkeypatch.setattr(weasyprint_paint, "MAX_PAINT_FORK_MB", 10**6)
+    monkeypatch.setattr(weasyprint_paint, "PAINT_MEMORY_MB", 10**6)
     doc = weasyprint.HTML(string=book()).render()
     with monkeypatch.context() as patched:
         patched.setattr(Page, "paint", slowed)
@@ -386,15 +386,41 @@ def test_the_painting_processes_meet_where_their_work_balances(monkeypatch, slow
 
 
 def test_a_large_process_paints_alone(monkeypatch):
-    """A painting child can grow as large as its parent: past the limit, no child is forked."""
+    """A painting child can grow as large as its parent: where no room is left for one, no child is
+    forked."""
     page = book()
     monkeypatch.setattr(parallel, "cores", lambda: 2)
-    monkeypatch.setattr(weasyprint_paint, "MAX_PAINT_FORK_MB", 1)
+    monkeypatch.setattr(weasyprint_paint, "PAINT_MEMORY_MB", 1)
     monkeypatch.setattr(parallel, "start", lambda task: pytest.fail("forked a painter"))
     doc = weasyprint.HTML(string=page).render()
     with weasyprint_paint.painting_split(doc, {}):
         alone = doc.write_pdf()
     assert alone == doc.write_pdf()
+
+
+@pytest.mark.parametrize("own_mb", [0.0, 10.0**9])
+def test_a_painting_child_stops_at_its_memory_budget(monkeypatch, own_mb):
+    """Where a whole copy of this process would not fit, the child reads its own memory as it goes
+    and stops at its budget; this process paints the rest, and the PDF is the one it would paint
+    alone."""
+    if not parallel.can_fork():
+        pytest.skip("needs a second core")
+    page = book()
+    doc = weasyprint.HTML(string=page).render()
+    alone = doc.write_pdf()
+    size = weasyprint_paint._size_mb()
+    monkeypatch.setattr(weasyprint_paint, "PAINT_MEMORY_MB", 1.6 * size)  # room for half a copy
+    monkeypatch.setattr(weasyprint_paint, "MIN_PAINT_BUDGET_MB", 0)
+    monkeypatch.setattr(weasyprint_paint, "CHECK_EVERY", 1)
+    monkeypatch.setattr(weasyprint_paint, "_own_mb", lambda: own_mb)
+    assert weasyprint_paint._paint_budget(size) == pytest.approx(size / 2)
+    with weasyprint_paint.painting_split(doc, {}):
+        split = doc.write_pdf()
+    assert split == alone
+    if own_mb:  # over its budget from the first page on: the child paints none
+        assert weasyprint_paint.last["painted"] == 0
+    else:
+        assert weasyprint_paint.last["painted"] > 0
 
 
 # ---------- weasyprint_memory: segments kept between builds ----------
@@ -543,7 +569,7 @@ def painted_with_memory(page: str, folder, monkeypatch) -> tuple[bytes, int]:
     """The PDF of ``page`` laid out and painted with the memory in ``folder``, and how many pages
     were painted from it."""
     monkeypatch.setattr(parallel, "cores", lambda: 2)
-    monkeypatch.setattr(weasyprint_paint, "MAX_PAINT_FORK_MB", 10**6)
+    monkeypatch.setattr(weasyprint_paint, "PAINT_MEMORY_MB", 10**6)
     doc = weasyprint_split.render(weasyprint.HTML(string=page), memory=weasyprint_memory.Memory(folder, "tool"))
     with weasyprint_paint.painting_split(doc, {}, memory=doc.scholia_paint_memory):
         pdf = doc.write_pdf()

@@ -58,10 +58,15 @@ last = {"painted": 0, "compressed": 0, "remembered": 0, "inflated": 0, "lines": 
 # over 4 runs; with a child, 0.99-1.25 s.
 MIN_PAINT_PAGES = 4
 # A painting child reads half the laid-out pages, and every object it reads becomes its own copy
-# (reference counts are written): it can grow nearly as large as this process. Above this size
-# (the ×10 benchmark, ~680 pages, reaches ~800 MB) the pages are painted here, to keep a build's
-# memory within ~1.5 GB; the layout split, made while this process is small, is kept.
-MAX_PAINT_FORK_MB = 600
+# (reference counts are written): it can grow nearly as large as this process. So the child stops
+# taking pages once its own memory (copies and new objects) would bring the build past this size,
+# and this process paints the rest. The ×10 benchmark (679 pages, ~810 MB when it starts writing)
+# painted alone took 36 s to write and peaked at 1.15 GB; its child now paints 264 pages, and the
+# write takes 26 s at a peak of 1.35 GB (under the 1.5 GB target). Unlimited where even a whole copy
+# of this process fits; no child where less than ``MIN_PAINT_BUDGET_MB`` is left for one.
+PAINT_MEMORY_MB = 1400
+MIN_PAINT_BUDGET_MB = 64
+CHECK_EVERY = 8  # pages between two readings of the child's own memory (a reading takes ~1-5 ms)
 
 
 class _Shipped(Exception):
@@ -140,12 +145,13 @@ def _page_stream(like, page: Page, scale: float):
 
 
 def _paint_theirs(doc: Document, todo: list[int], options: dict, meeting: parallel.Meeting,
-                  lines: Lines | None) -> None:
+                  lines: Lines | None, budget: float = float("inf")) -> None:
     """In the child: the pages of ``todo`` from the last one down, each painted on a stream of its
     own as ``write_pdf`` would and shipped as a page is kept (``_recorded``), until this process
     reaches them. Stops at the first page that adds anything numbered in order across pages
     (images, groups, patterns, shadings, glyphs missing from a font): that page and those before
-    it are painted by this process, in order, as it would alone."""
+    it are painted by this process, in order, as it would alone. Stops too once its own memory
+    passes ``budget`` MB (see ``PAINT_MEMORY_MB``)."""
     import logging
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)  # the parent reports what it finds
@@ -153,7 +159,10 @@ def _paint_theirs(doc: Document, todo: list[int], options: dict, meeting: parall
     met: list = []
 
     def paint(page, stream, scale=1):  # called for the first page: the streams are set up
-        for i in meeting.mine(todo):
+        for n, i in enumerate(meeting.mine(todo)):
+            if budget < float("inf") and n % CHECK_EVERY == 0 and _own_mb() > budget:
+                meeting.ship(i, None)
+                break
             if lines is not None:
                 lines.page(i)
             own = _page_stream(stream, doc.pages[i], scale)
@@ -192,6 +201,25 @@ def _size_mb() -> float:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _own_mb() -> float:
+    """The memory this process does not share with another (a forked child's copies and new objects),
+    or infinity where the system does not say."""
+    try:
+        with open("/proc/self/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Private_Dirty:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return float("inf")
+
+
+def _paint_budget(size: float) -> float:
+    """How much memory of its own a painting child forked from a process of ``size`` MB may take."""
+    left = PAINT_MEMORY_MB - 1.1 * size  # this process grows too while it paints its share
+    return float("inf") if left >= size else left
 
 
 # ---------- pages painted by an earlier build ----------
@@ -623,10 +651,11 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
     """Within the block, ``doc.write_pdf(**options)`` shares the painting of the pages with a forked
     process that paints from the last page down (``_paint_theirs``): this process takes each page
     that process has painted when it fits (``_replay``), and paints any other itself. Tagged PDFs,
-    forms, documents with fewer than ``MIN_PAINT_PAGES`` pages to paint and processes that have
-    needed more than ``MAX_PAINT_FORK_MB`` are painted in one process. ``painted`` is called once
-    from there on ``write_pdf`` uses one core: when the child has ended (this process has then
-    mostly pages to take from it or from an earlier build), or at the last page.
+    forms, documents with fewer than ``MIN_PAINT_PAGES`` pages to paint and processes too large to
+    leave a child ``MIN_PAINT_BUDGET_MB`` (see ``PAINT_MEMORY_MB``) are painted in one process.
+    ``painted`` is called once from there on ``write_pdf`` uses one core: when the child has ended
+    (this process has then mostly pages to take from it or from an earlier build), or at the last
+    page.
 
     ``memory`` is ``(weasyprint_memory.Memory, partial keys, line breaks, stretches)``, a partial key for
     each page whose layout the memory can name (see ``weasyprint_split.render``): such pages are
@@ -656,9 +685,10 @@ def painting_split(doc: Document, options: dict, painted: Callable[[], None] = l
     for i in todo if lines is not None else ():
         lines.page(i)  # read before the child is forked: both processes have them
     meeting = None
+    budget = _paint_budget(_size_mb())
     if not (len(todo) < MIN_PAINT_PAGES or options.get("pdf_tags") or options.get("pdf_forms")
-            or _size_mb() > MAX_PAINT_FORK_MB):
-        meeting = parallel.Meeting.start(lambda m: _paint_theirs(doc, todo, options, m, lines))
+            or budget < MIN_PAINT_BUDGET_MB):
+        meeting = parallel.Meeting.start(lambda m: _paint_theirs(doc, todo, options, m, lines, budget))
     theirs = set(todo) if meeting is not None else set()
     original = Page.paint
     keep: dict[str, bytes] = {}
