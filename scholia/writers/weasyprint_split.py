@@ -149,6 +149,7 @@ def font_configuration() -> FontConfiguration:
     config = FontConfiguration()
     if not _FONT_CONFIGS:
         parallel.at_end(_remove_font_folders)
+    _FONT_CONFIGS[:] = [(pid, ref) for pid, ref in _FONT_CONFIGS if ref() is not None]  # a server builds on
     _FONT_CONFIGS.append((os.getpid(), weakref.ref(config)))
     return config
 
