@@ -398,6 +398,15 @@ def test_a_large_process_paints_alone(monkeypatch):
     assert alone == doc.write_pdf()
 
 
+def test_a_painter_whose_memory_cannot_be_read_is_not_forked_where_it_needs_a_budget(monkeypatch):
+    """Where the system does not say how much memory a child has taken (no ``/proc``), a child that
+    would need a budget is not forked: it could not watch it."""
+    monkeypatch.setattr(weasyprint_paint, "_own_mb", lambda: float("inf"))
+    monkeypatch.setattr(weasyprint_paint, "PAINT_MEMORY_MB", 1400)
+    assert weasyprint_paint._paint_budget(800) == 0
+    assert weasyprint_paint._paint_budget(100) == float("inf")  # a whole copy fits: nothing to watch
+
+
 @pytest.mark.parametrize("own_mb", [0.0, 10.0**9])
 def test_a_painting_child_stops_at_its_memory_budget(monkeypatch, own_mb):
     """Where a whole copy of this process would not fit, the child reads its own memory as it goes

@@ -217,9 +217,12 @@ def _own_mb() -> float:
 
 
 def _paint_budget(size: float) -> float:
-    """How much memory of its own a painting child forked from a process of ``size`` MB may take."""
+    """How much memory of its own a painting child forked from a process of ``size`` MB may take:
+    none where it would need a budget and the system does not say how much memory it has taken."""
     left = PAINT_MEMORY_MB - 1.1 * size  # this process grows too while it paints its share
-    return float("inf") if left >= size else left
+    if left >= size:
+        return float("inf")
+    return left if _own_mb() < float("inf") else 0
 
 
 # ---------- pages painted by an earlier build ----------

@@ -147,8 +147,6 @@ def font_configuration() -> FontConfiguration:
     (``cli.run`` ends with the cycle collector off and what is left frozen): each build left 2.2 MB
     of fonts in the temporary folder."""
     config = FontConfiguration()
-    if not _FONT_CONFIGS:
-        parallel.at_end(_remove_font_folders)
     _FONT_CONFIGS[:] = [(pid, ref) for pid, ref in _FONT_CONFIGS if ref() is not None]  # a server builds on
     _FONT_CONFIGS.append((os.getpid(), weakref.ref(config)))
     return config
@@ -160,6 +158,9 @@ def _remove_font_folders() -> None:
         config = ref()
         if pid == os.getpid() and config is not None and getattr(config, "_folder", None):
             shutil.rmtree(config._folder, ignore_errors=True)
+
+
+parallel.at_end(_remove_font_folders)
 
 
 # ---------- where to split ----------
