@@ -34,6 +34,7 @@ def _doc(body: str, head: str = "") -> str:
 ])
 def test_every_print_html_of_the_white_paper_takes_lexbor_s_tree(options, profile):
     os.environ.setdefault("SOURCE_DATE_EPOCH", "1758240000")
+    options = dict(options)
     paper, notes = options.pop("paper", ""), options.pop("notes", "")
     _, rendered, ctx = prepare(ROOT, BuildOptions(formats=("pdf",), **options))
     page = pdfwriter.build_html(rendered, ctx, pdfwriter.effective_profile(ctx, profile, paper, notes))
