@@ -1,5 +1,7 @@
 """Benchmark: rebuilding the white-paper edition (PDF + EPUB + HTML) when nothing changed, and after
-editing one note. Prints medians of fresh-process runs.
+editing one note. Prints medians of fresh-process runs. For scale, the edited note's chapter is also
+rebuilt alone (``--select``, front and back matter included) after the same kind of edit: what a
+rebuild would cost if it did only the work the edit reaches.
 
     .venv/bin/python bench/bench_rebuild.py [--runs 3]
 """
@@ -7,6 +9,7 @@ editing one note. Prints medians of fresh-process runs.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -30,20 +33,38 @@ def main() -> None:
         for _ in range(args.runs):
             noop.append(run(cmd, env)[0])
         note = next(iter(sorted((ed / "annotations" / "notes").rglob("*.md"))))
-        edits = iter(range(args.runs))
+        os.environ["SCHOLIA_CACHE"] = env["SCHOLIA_CACHE"]  # for the reading below, as for the builds
+        chapter = _chapter(ed, note)
+        alone = [*cmd, "--select", chapter, "--out", str(Path(tmp) / "alone")]
+        env_alone = {"SCHOLIA_CACHE": str(Path(tmp) / "cache-alone")}
+        run(alone, env_alone)
+        edits = iter(range(2 * args.runs))
 
-        def edit_and_rebuild() -> float:
+        def edit_and(build: list[str], env: dict[str, str]) -> float:
             with open(note, "a", encoding="utf-8") as fh:
                 fh.write(f"\nEdited ({next(edits)}).\n")
-            return run(cmd, env)[0]
+            return run(build, env)[0]
 
-        full, one = alternate(args.runs, [("full build without the cache", lambda: run([*cmd, "--no-cache"], env)[0]),
-                                          ("edit one note, rebuild", edit_and_rebuild)])
-    f, o = median(full), median(one)
+        full, one, part = alternate(args.runs, [
+            ("full build without the cache", lambda: run([*cmd, "--no-cache"], env)[0]),
+            ("edit one note, rebuild", lambda: edit_and(cmd, env)),
+            (f"edit it again, rebuild its chapter alone (--select {chapter})", lambda: edit_and(alone, env_alone))])
+    f, o, a = median(full), median(one), median(part)
     print(f"full build (no cache):    {f:7.2f} s (median of {args.runs})")
     print(f"no-op rebuild:            {median(noop):7.3f} s (median of {args.runs}; target ≤ 0.3 s)")
     print(f"one note edited, rebuild: {o:7.2f} s (median of {args.runs}; {o / f:.0%} of full, "
           f"{paired_ratio(one, full):.0%} the median of the rounds' ratios)")
+    print(f"  its chapter alone ({chapter}):  {a:7.2f} s (median of {args.runs}; {a / f:.0%} of full, "
+          f"{paired_ratio(part, full):.0%} the median of the rounds' ratios): the floor of a rebuild that "
+          f"does only what the edit reaches")
+
+
+def _chapter(edition: Path, note: Path) -> str:
+    """The label of the part (chapter) the note points into, for ``--select``."""
+    from scholia.build import BuildOptions, prepare
+
+    _, rendered, _ = prepare(edition, BuildOptions(formats=("html",)))
+    return next(rn.part.label for rn in rendered.notes if rn.note.id == note.stem)
 
 
 if __name__ == "__main__":
