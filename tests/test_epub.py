@@ -102,6 +102,10 @@ def test_block_markup_keeps_text_and_nesting() -> None:
     assert html.startswith('<strong class="run-in">He<i id="b1"/>ad.</strong>')
     assert '<em>mo<i id="b2"/>re</em>' in html
     assert 'So<i id="b3"/>me &amp;' in html
+    # Without markers the markup is the block's own; a marker past the last character ends it.
+    bare = epub.block_xhtml(block, [], [])
+    assert bare == html.replace('<i id="b1"/>', "").replace('<i id="b2"/>', "").replace('<i id="b3"/>', "")
+    assert epub.block_xhtml(block, [], [(len(block.text), '<i id="z"/>')]) == bare + '<i id="z"/>'
 
 
 def test_epubcheck_reports_nothing(built: dict[str, object], tmp_path: Path) -> None:

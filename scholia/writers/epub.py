@@ -98,7 +98,7 @@ def block_xhtml(block: Block, notes: list[RenderedNote], breaks: list[tuple[int,
     pos = len(text) - len(text.lstrip())  # block_runs_html drops the outer white space
     out: list[str] = []
     i, n = 0, len(marked)
-    while i < n:
+    while i < n and pending:  # the rest, once every marker is placed, is copied as it is
         ch = marked[i]
         if ch == "<":
             j = marked.index(">", i) + 1
@@ -119,6 +119,7 @@ def block_xhtml(block: Block, notes: list[RenderedNote], breaks: list[tuple[int,
         out.append(marked[i:j])
         pos += 1
         i = j
+    out.append(marked[i:])
     out.extend(markup for _, markup in pending)
     return _MARKERS.sub(lambda m: _noteref(by_number[int(m.group(1))]), "".join(out))
 
