@@ -509,7 +509,7 @@ def test_margin_boxes_come_from_memory_while_what_they_show_is_the_same(tmp_path
     assert pdf == sequential(longer)  # every folio's counters name the page count: all made again
 
 
-@pytest.mark.parametrize("change", ["style", "stamp", "attribute", "earlier text"])
+@pytest.mark.parametrize("change", ["style", "stamp", "attribute", "earlier note", "earlier text"])
 def test_what_shapes_a_chapter_is_in_its_key(tmp_path, monkeypatch, change):
     page = book()
     remember(page, tmp_path, monkeypatch)
@@ -520,6 +520,8 @@ def test_what_shapes_a_chapter_is_in_its_key(tmp_path, monkeypatch, change):
         stamp = "other tool"
     elif change == "attribute":  # an ancestor's attribute, which selectors may see
         page = page.replace("<body>", "<body class='wide'>")
+    elif change == "earlier note":  # a note added in the first chapter numbers every later one anew
+        page = page.replace("<p id='p0-1'>", "<p id='p0-1'><span class='fn'>An added note.</span>")
     pdf, took = remember(page, tmp_path, monkeypatch, stamp)
     if change == "earlier text":  # nothing changed here: every chapter comes back
         assert took["remembered"] > 20
