@@ -18,6 +18,8 @@ from pathlib import Path
 
 from common import PYTHON, ROOT, alternate, median, paired_ratio, run, stamp
 
+from scholia.readers.notes import split_front_matter
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
@@ -53,12 +55,12 @@ def main() -> None:
         snapshot, env_add = Path(tmp) / "cache-before", {"SCHOLIA_CACHE": str(Path(tmp) / "cache-add")}
         shutil.copytree(env["SCHOLIA_CACHE"], snapshot)
         added = note.parent / f"{note.stem}-added.md"
-        front = _front_matter(note)
+        front, _, _ = split_front_matter(note.read_text(encoding="utf-8"))  # the note reader's own split
 
         def add_and(build: list[str], env: dict[str, str]) -> float:
             shutil.rmtree(env["SCHOLIA_CACHE"], ignore_errors=True)
             shutil.copytree(snapshot, env["SCHOLIA_CACHE"])
-            added.write_text(f"{front}---\nA note added to measure a rebuild.\n", encoding="utf-8")
+            added.write_text(f"---\n{front}\n---\nA note added to measure a rebuild.\n", encoding="utf-8")
             try:
                 return run(build, env)[0]
             finally:
@@ -79,13 +81,6 @@ def main() -> None:
           f"does only what the edit reaches")
     print(f"one note added, rebuild:  {n:7.2f} s (median of {args.runs}; {n / f:.0%} of full, "
           f"{paired_ratio(add, full):.0%} the median of the rounds' ratios): every later note is numbered anew")
-
-
-def _front_matter(note: Path) -> str:
-    """The note file's front matter, its opening and closing ``---`` lines but the last."""
-    lines = note.read_text(encoding="utf-8").splitlines(keepends=True)
-    end = next(i for i, line in enumerate(lines) if i > 0 and line.strip() == "---")
-    return "".join(lines[:end])
 
 
 def _chapter(edition: Path, note: Path) -> str:
