@@ -27,7 +27,8 @@ TEXT_SIZE, HEADING_SIZE, NOTE_SIZE, CALL_SIZE = 11.0, 17.0, 8.6, 6.8
 
 
 def _squash(text: str) -> str:
-    return re.sub(r"[\s\u2010]+", "", text)
+    """Text without spaces and hyphens (the layout's at line ends are hyphens too)."""
+    return re.sub(r"[\s\u2010-]+", "", text)
 
 
 def _plain(html_text: str) -> str:
@@ -89,6 +90,25 @@ def test_primary_text_words_in_order_equal_the_source(wp: Built):
             pytest.fail(f"word {j}: PDF has {[t for t, _ in tokens[i:k]]}, source has {source[j]!r}")
         i, j = k, j + 1
     assert (i, j) == (len(tokens), len(source))
+
+
+def test_latin_punctuation_is_never_drawn_from_a_cjk_face(wp: Built):
+    """A hyphen the layout adds at a line's end comes from the face of the words it breaks (U+2010,
+    CSS's default, is missing from the note face, and was drawn from Noto CJK)."""
+    hyphens = 0
+    for i in wp.body:
+        for c in wp.plumber.pages[i].chars:
+            if c["text"] in "-\u2010.,;:()":
+                hyphens += c["text"] in "-\u2010"
+                assert "CJK" not in c["fontname"], f"page {i + 1}: {c['text']!r} in {c['fontname']}"
+    assert hyphens > 100
+
+
+def test_blank_pages_carry_no_running_head_nor_folio(wp: Built):
+    blank = [i for i, page in enumerate(wp.layout.document.pages) if page._page_box.page_type.blank]
+    assert len(blank) > 5  # chapters open on rectos, and so do the front matter's parts
+    for i in blank:
+        assert not wp.plumber.pages[i].chars, f"page {i + 1}: {wp.plumber.pages[i].extract_text()!r}"
 
 
 def test_text_and_notes_are_set_in_different_faces_and_sizes(wp: Built):
@@ -377,3 +397,43 @@ def test_sidenotes_never_overlap_nor_leave_the_page(tmp_path: Path):
             page = next(p for p in plumber.pages if rn.number in _calls(p))
             text = _squash("".join(c["text"] for c in page.chars if is_note_font(c)))
             assert _squash(_plain(rn.body_html))[:40] in text
+
+
+def test_sidenotes_of_neighbouring_paragraphs_stack(tmp_path: Path):
+    """A note called from a paragraph's first line goes below a longer note of the paragraph before
+    (WeasyPrint's ``clear`` does not reach across paragraphs); it stays a sidenote."""
+    root = _fixture(tmp_path)
+    for old in (root / "annotations" / "notes").rglob("*.md"):
+        old.unlink()
+    _note(root, "end", "created equal", "A note long enough to run down the margin past the next line. " * 4)
+    _note(root, "next", "Now we are engaged", "A short note.")
+    _, _, lay, _ = _build(root, "wide-margin")
+    notes, calls, _ = pdf.sidenote_placements(lay.document)
+    assert not lay.footnoted and lay.passes == 1
+    (a,), (b,) = notes[1], notes[2]
+    assert a.page == b.page == calls[1] == calls[2]
+    assert a.bottom <= b.y < a.bottom + 12, (a, b)  # right below it, 2.5 mm apart
+
+
+
+def test_no_line_begins_with_a_note_call(tmp_path: Path):
+    """Lines may break between any two CJK characters; never between a character and its call."""
+    root = _fixture(tmp_path)
+    for old in (root / "annotations" / "notes").rglob("*.md"):
+        old.unlink()
+    ideographs = "".join(chr(0x4E00 + 7 * i) for i in range(240))
+    text = root / "source" / "address.md"
+    text.write_text(text.read_text(encoding="utf-8") + f"\n{ideographs}\n", encoding="utf-8")
+    for k in range(40, 90):  # calls after 50 neighbouring characters: some fall at a line's end
+        _note(root, f"cjk{k}", ideographs[k - 2:k], "A gloss.")
+    _, _, lay, data = _build(root)
+    plumber = pdfplumber.open(io.BytesIO(data))
+    calls = 0
+    for page in plumber.pages:
+        text_chars = [c for c in page.chars if is_text_font(c)]
+        for c in page.chars:
+            if is_note_font(c) and abs(c["size"] - CALL_SIZE) < 0.05 and c["text"].isdigit():
+                calls += 1
+                before = [t for t in text_chars if abs(t["bottom"] - c["bottom"]) < 6 and t["x1"] <= c["x0"] + 0.5]
+                assert before, f"a line begins with the call {c['text']!r} (page {page.page_number})"
+    assert calls >= 50

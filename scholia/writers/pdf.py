@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -364,6 +364,7 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
         _mirror_verso(doc)
         anchors = _anchor_pages(doc)
         if sidenotes:
+            _stack_sidenotes(doc)
             bad = _overfull_sidenotes(doc)
             if not bad:
                 break
@@ -406,6 +407,23 @@ class Placed:
         return self.y + self.height
 
 
+def _margin_items(pbox) -> Iterator[tuple[int, object | None]]:
+    """A page's note calls ``(n, None)`` and sidenote fragments ``(n, box)``, in tree order (a float
+    met twice in the walk is given once)."""
+    seen: set[int] = set()
+    for box in _walk(pbox):
+        el = getattr(box, "element", None)
+        if el is None or getattr(box, "element_tag", "") != "span":
+            continue
+        ident, classes = el.get("id", ""), el.get("class", "").split()
+        if ident.startswith("call-n") and "note-call" in classes:
+            yield int(ident[6:]), None
+        elif (ident.startswith("n") and "sn" in classes and box.style["float"] in ("left", "right")
+              and id(box) not in seen and hasattr(box, "border_box_x")):
+            seen.add(id(box))
+            yield int(ident[1:]), box
+
+
 def sidenote_placements(doc: weasyprint.Document
                         ) -> tuple[dict[int, list[Placed]], dict[int, int], list[tuple[float, float]]]:
     """Sidenote border boxes (a note broken over two pages has two), the page of each note call, and
@@ -416,27 +434,34 @@ def sidenote_placements(doc: weasyprint.Document
     for i, page in enumerate(doc.pages):
         pbox = page._page_box
         bottoms.append((pbox.content_box_y() + pbox.height, pbox.margin_width()))
-        seen: set[int] = set()
-        for box in _walk(pbox):
-            el = getattr(box, "element", None)
-            if el is None or getattr(box, "element_tag", "") != "span":
-                continue
-            ident, classes = el.get("id", ""), el.get("class", "").split()
-            if ident.startswith("call-n") and "note-call" in classes:
-                calls.setdefault(int(ident[6:]), i)
-            elif ident.startswith("n") and "sn" in classes and box.style["float"] in ("left", "right"):
-                n = int(ident[1:])
-                if id(box) in seen or not hasattr(box, "border_box_x"):
-                    continue
-                seen.add(id(box))
+        for n, box in _margin_items(pbox):
+            if box is None:
+                calls.setdefault(n, i)
+            else:
                 notes.setdefault(n, []).append(Placed(n, i, box.border_box_x(), box.border_box_y(),
                                                       box.border_width(), box.border_height()))
     return notes, calls, bottoms
 
 
+def _stack_sidenotes(doc: weasyprint.Document) -> None:
+    """Move each sidenote down below the one above it where they would overlap.
+
+    ``clear`` stacks notes floated from one paragraph, not those of the next paragraph, which
+    WeasyPrint sets at their own line's height over a longer note above. A sidenote takes no part in
+    line or page breaking (its margin box has no width), so moving it after layout gives the page a
+    layout that stacks them would; a note moved past the foot of the page is then found overfull."""
+    for page in doc.pages:
+        floor = None
+        for box in sorted((b for _, b in _margin_items(page._page_box) if b is not None),
+                          key=lambda b: b.border_box_y()):
+            if floor is not None and box.border_box_y() < floor:
+                box.translate(dy=floor - box.border_box_y())
+            floor = box.border_box_y() + box.border_height() + box.margin_bottom
+
+
 def _overfull_sidenotes(doc: weasyprint.Document) -> set[int]:
     """Sidenotes that the margin cannot hold: split over pages, not on their call's page, running
-    past the foot of the page, or overlapping another (which clearing should prevent)."""
+    past the foot of the page, or overlapping another (which ``_stack_sidenotes`` prevents)."""
     notes, calls, bottoms = sidenote_placements(doc)
     bad: set[int] = set()
     for n, placed in notes.items():
