@@ -107,7 +107,7 @@ def citation_formatter(edition: Edition, options: BuildOptions, dirs: list[Path]
     """The function that formats the edition's citations (by Pandoc); while Pandoc runs, this
     process takes the steps of ``meanwhile``: work the build needs afterwards whatever the
     citations say."""
-    from .citeproc import CitationProcessor
+    from .citeproc import CitationProcessor, PandocError
 
     try:
         processor = CitationProcessor(edition.bibliography, style=options.csl,
@@ -118,7 +118,10 @@ def citation_formatter(edition: Edition, options: BuildOptions, dirs: list[Path]
 
     def cite(clusters):
         with stage("cite"):
-            result = processor.process(clusters, meanwhile=meanwhile)
+            try:
+                result = processor.process(clusters, meanwhile=meanwhile)
+            except PandocError as exc:  # a style file Pandoc cannot read, most often
+                raise BuildError(f"citations (style {options.csl!r}): {exc}") from exc
         return result.citations, result.bibliography
 
     return cite
@@ -364,6 +367,12 @@ def build(root: Path, options: BuildOptions) -> list[Path]:
     unknown = [f for f in options.formats if f not in FORMATS]
     if unknown:
         raise BuildError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    out = options.out.resolve()
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"--out {options.out}: that is a file; name a folder for the outputs")
+    if any(out.is_relative_to(root / inputs) for inputs in ("source", "annotations")):
+        raise BuildError(f"--out {options.out}: inside the edition's inputs, where the outputs would be read "
+                         "as inputs at the next build; name a folder outside source/ and annotations/")
     outputs = None
     key = ""
     if options.cache:

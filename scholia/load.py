@@ -97,8 +97,15 @@ def _read_layer(folder: Path) -> tuple[Layer | None, list[NoteType], list[Diagno
     return Layer(name, label, css), types, diags
 
 
-def _read_optional(path: Path) -> str:
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
+def _read_optional(path: Path, rel: str, diags: list[Diagnostic]) -> str:
+    """An optional text file of the edition ("" when absent); its problems go to ``diags``."""
+    from .readers import read_utf8
+
+    if not path.is_file():
+        return ""
+    text, found = read_utf8(path, rel)
+    diags += found
+    return text or ""
 
 
 def _check_ids_and_keys(notes: list[Note], bib: dict, note_types: list[NoteType]) -> list[Diagnostic]:
@@ -195,7 +202,8 @@ def load_edition(root: Path, options: LoadOptions = LoadOptions()) -> Loaded:
     edition = Edition(
         root=str(root), metadata=meta, source_text=text, source_path=str(text_path), parts=parts,
         notes=tuple(anchored), bibliography=bib, note_types=tuple(note_types), contributors=contributors,
-        introduction=_read_optional(annotations / "introduction.md"), about=_read_optional(annotations / "about.md"),
+        introduction=_read_optional(annotations / "introduction.md", "annotations/introduction.md", diags),
+        about=_read_optional(annotations / "about.md", "annotations/about.md", diags),
         layers=tuple(layers), source_sha256=hashlib.sha256(text_path.read_bytes()).hexdigest(),
     )
     return Loaded(edition, _sorted(diags), anchored)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import FIXTURES, run_cli
 
 BROKEN = FIXTURES / "broken"
@@ -112,3 +113,89 @@ def test_note_body_cannot_reach_files_or_urls(tmp_path: Path):
     assert "<script" not in out and "<img" not in out and "<iframe" not in out
     assert 'href="javascript' not in out and 'href="file' not in out
     assert 'href="https://example.org"' in out
+
+
+def _spoil(ed: Path, case: str) -> None:
+    """Damage a copy of the fixture the way ``case`` names."""
+    src, notes = ed / "source", ed / "annotations" / "notes" / "I"
+    meta = (src / "edition.toml").read_text(encoding="utf-8")
+    if case == "metadata not UTF-8":
+        (src / "edition.toml").write_bytes(meta.replace("Address", "Addr\xe9ss").encode("latin-1"))
+    elif case == "structure not UTF-8":
+        (src / "structure.toml").write_bytes(b'headings = ["Caf\xe9"]\n')
+    elif case == "introduction not UTF-8":
+        (ed / "annotations" / "introduction.md").write_bytes(b"An introduction\n\nCaf\xe9\n")
+    elif case == "NUL in the text":
+        text = (src / "address.md").read_text(encoding="utf-8")
+        (src / "address.md").write_text(text.replace("our fathers", "our\x00fathers"), encoding="utf-8")
+    elif case == "NUL in a note":
+        note = (notes / "liberty.md").read_text(encoding="utf-8")
+        (notes / "liberty.md").write_text(note.replace("---\n", "---\n# \x00\n", 1), encoding="utf-8")
+    elif case == "YAML nested too deep":
+        note = (notes / "liberty.md").read_text(encoding="utf-8")
+        (notes / "liberty.md").write_text(note.replace("---\n", "---\ntags: " + "[" * 1001 + "]" * 1001 + "\n", 1),
+                                          encoding="utf-8")
+    elif case == "slug with a folder":
+        (src / "edition.toml").write_text(meta + 'slug = "../escaped"\n', encoding="utf-8")
+    elif case == "text outside source":
+        (ed / "outside.md").write_text("# I. Elsewhere\n\nA text outside the source folder.\n", encoding="utf-8")
+        (src / "edition.toml").write_text(meta.replace('text = "address.md"', 'text = "../outside.md"'),
+                                          encoding="utf-8")
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("metadata not UTF-8", "source/edition.toml:1: error: not valid UTF-8 at byte"),
+    ("structure not UTF-8", "source/structure.toml:1: error: not valid UTF-8 at byte"),
+    ("introduction not UTF-8", "annotations/introduction.md:3: error: not valid UTF-8 at byte"),
+    ("NUL in the text", "source/address.md:3: error: control character U+0000"),
+    ("NUL in a note", "annotations/notes/I/liberty.md:2: error: control character U+0000"),
+    ("YAML nested too deep", "annotations/notes/I/liberty.md:2: error: malformed YAML front matter"),
+    ("slug with a folder", "source/edition.toml:7: error: 'slug' names the output files"),
+    ("text outside source", "source/edition.toml:1: error: 'text' names '../outside.md', outside source/"),
+])
+def test_damaged_inputs_are_errors_with_their_line(tmp_path: Path, case: str, expected: str):
+    ed = _copy(tmp_path)
+    _spoil(ed, case)
+    result = run_cli("check", str(ed))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert expected in result.stdout, result.stdout
+
+
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path: Path):
+    from scholia.load import load_edition
+
+    ed = _copy(tmp_path)
+    text = (ed / "source" / "address.md").read_text(encoding="utf-8")
+    (ed / "source" / "address.md").write_text("\ufeff" + text, encoding="utf-8")
+    loaded = load_edition(ed)
+    assert loaded.edition is not None and not loaded.errors, loaded.diagnostics
+    assert loaded.edition.parts[0].heading.text == "I. The Address" and loaded.edition.source_text == text
+
+
+def test_build_refuses_an_out_that_is_a_file_or_inside_the_inputs(tmp_path: Path):
+    ed = _copy(tmp_path)
+    (tmp_path / "afile").write_text("kept", encoding="utf-8")
+    for out, expected in ((tmp_path / "afile", "that is a file"),
+                          (ed / "source" / "out", "inside the edition's inputs")):
+        result = run_cli("build", str(ed), "--out", str(out), "--format", "html", "--no-cache")
+        assert result.returncode == 1 and expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "kept"
+
+
+def test_a_style_pandoc_cannot_read_is_an_error(tmp_path: Path):
+    ed = _copy(tmp_path)
+    bad = tmp_path / "bad.csl"
+    bad.write_text('<?xml version="1.0"?><style xmlns="http://purl.org/net/xbiblio/csl"><broken', encoding="utf-8")
+    result = run_cli("build", str(ed), "--out", str(tmp_path / "out"), "--format", "html", "--no-cache",
+                     "--csl", str(bad))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "citations (style" in result.stderr
+
+
+def test_a_part_with_a_heading_and_nothing_else_builds(tmp_path: Path):
+    ed = _copy(tmp_path)
+    with (ed / "source" / "address.md").open("a", encoding="utf-8") as fh:
+        fh.write("\n# Appendix\n")
+    result = run_cli("build", str(ed), "--out", str(tmp_path / "out"), "--format", "epub,html", "--no-cache")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "address.epub").stat().st_size > 0

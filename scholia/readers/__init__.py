@@ -1,1 +1,28 @@
 """Readers: input files → scholia.model objects."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..model import Diagnostic
+
+# C0 controls that XML 1.0 (and so the EPUB) cannot hold; tab, line feed and carriage return aside,
+# and the form feed and vertical tab, which end a line.
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0e-\x1f]")
+
+
+def read_utf8(path: Path, rel: str) -> tuple[str | None, list[Diagnostic]]:
+    """A text file's characters, without the byte-order mark some editors write, which belongs to the
+    encoding; or an error naming the line of a byte that is not UTF-8 or of a forbidden control."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return None, [Diagnostic(rel, line, "error", f"not valid UTF-8 at byte {exc.start}: save the file as UTF-8")]
+    if found := _FORBIDDEN.search(text):
+        line = text.count("\n", 0, found.start()) + 1
+        return None, [Diagnostic(rel, line, "error", f"control character U+{ord(found.group()):04X}, which no "
+                                 "output format can hold (XML forbids it): remove it from the file")]
+    return text.removeprefix("\ufeff"), []

@@ -10,6 +10,7 @@ import yaml
 
 from ..citesyntax import parse_citations
 from ..model import Diagnostic, Note, NoteType, Target
+from . import read_utf8
 
 REQUIRED = ("target", "type", "status")
 OPTIONAL = ("authors", "tags", "created", "modified", "title", "license", "source", "lang")
@@ -55,6 +56,8 @@ def _precise_yaml_error(text: str) -> yaml.YAMLError | None:
         yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         return exc
+    except RecursionError:  # nested deeper than the pure-Python parser can follow: libyaml's mark stands
+        return None
     return None
 
 
@@ -77,11 +80,10 @@ def read_note(path: Path, rel: str, types: tuple[str, ...], statuses: tuple[str,
 
     if path.stat().st_size > MAX_NOTE_BYTES:
         return None, [err(1, f"note file is larger than {MAX_NOTE_BYTES // 1024} KiB")]
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, [err(1, f"not valid UTF-8 (byte {exc.start}): save the note as UTF-8")]
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    text, bad = read_utf8(path, rel)
+    if text is None:
+        return None, bad
+    text = text.replace("\r\n", "\n")
     split = split_front_matter(text)
     if split is None:
         return None, [err(1, "missing front matter: a note starts with a line '---', YAML fields, and a closing '---'")]

@@ -9,9 +9,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..model import Block, Diagnostic, Emphasis, Line, Metadata, Part, Section
+from . import read_utf8
 
 REQUIRED_KEYS = ("title", "author", "date", "language", "text")
 _ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _NUMBERED = re.compile(r"^\s*((?:[IVXLCDM]+|\d+)\.)\s+(.*\S)\s*$", re.S)
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s*$")
@@ -51,7 +53,9 @@ def read_metadata(root: Path) -> tuple[Metadata | None, list[Diagnostic]]:
     if not path.is_file():
         return None, [Diagnostic(rel, 1, "error", "metadata file missing: create source/edition.toml "
                                  f"with {', '.join(REQUIRED_KEYS)}")]
-    raw = path.read_text(encoding="utf-8")
+    raw, bad = read_utf8(path, rel)
+    if raw is None:
+        return None, bad
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
@@ -77,6 +81,9 @@ def read_metadata(root: Path) -> tuple[Metadata | None, list[Diagnostic]]:
     if isinstance(data.get("language"), str) and data["language"] and not _BCP47.match(data["language"]):
         diags.append(Diagnostic(rel, toml_line(raw, "language "), "error",
                                 f"'language' must be a BCP 47 tag such as 'en' or 'zh-Hans', not {data['language']!r}"))
+    if isinstance(data.get("slug"), str) and data["slug"] and not _SLUG.fullmatch(data["slug"]):
+        diags.append(Diagnostic(rel, toml_line(raw, "slug "), "error", f"'slug' names the output files: use "
+                                f"letters, digits, '.', '-' and '_' (no folders), not {data['slug']!r}"))
     if any(d.severity == "error" for d in diags):
         return None, diags
     values = {k: v for k, v in data.items() if k in known}
@@ -93,7 +100,9 @@ def read_structure(root: Path) -> tuple[Structure, list[Diagnostic]]:
     if not path.is_file():
         return Structure(), []
     rel = _rel(path, root)
-    raw = path.read_text(encoding="utf-8")
+    raw, bad = read_utf8(path, rel)
+    if raw is None:
+        return Structure(), bad
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
@@ -117,18 +126,16 @@ def read_text(root: Path, meta: Metadata) -> tuple[str | None, Path, list[Diagno
     """Read the primary text file as UTF-8, and compare its SHA-256 with the recorded one."""
     path = root / "source" / meta.text
     meta_rel = "source/edition.toml"
+    if not path.resolve().is_relative_to((root / "source").resolve()):
+        return None, path, [Diagnostic(meta_rel, 1, "error", f"'text' names {meta.text!r}, outside source/: "
+                                       "keep the primary text in the source folder")]
     if not path.is_file():
         return None, path, [Diagnostic(meta_rel, 1, "error", f"text file 'source/{meta.text}' not found: "
                                        "put the primary text there or correct 'text'")]
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        return None, path, [Diagnostic(_rel(path, root), line, "error",
-                                       f"not valid UTF-8 at byte {exc.start}: convert the file to UTF-8")]
-    diags: list[Diagnostic] = []
-    if meta.sha256 and hashlib.sha256(data).hexdigest() != meta.sha256.lower():
+    text, diags = read_utf8(path, _rel(path, root))
+    if text is None:
+        return None, path, diags
+    if meta.sha256 and hashlib.sha256(path.read_bytes()).hexdigest() != meta.sha256.lower():
         diags.append(Diagnostic(meta_rel, 1, "warning",
                                 f"source/{meta.text} no longer matches the recorded sha256: the text changed; "
                                 "run `make_edition.py reanchor` or record the new hash"))

@@ -265,11 +265,11 @@ def write(rendered: Rendered, ctx: Context) -> bytes:
     pages: list[dict[str, str]] = []
     used: set[str] = set()
     part_of = {}
-    for part in edition.parts:
+    for part in edition.parts:  # a part may have a heading and nothing else
+        for b in [part.heading] if part.heading else []:
+            part_of[b.id] = part.id
         for section in part.sections:
-            for b in ([part.heading] if part.heading else []) + ([section.heading] if section.heading else []):
-                part_of[b.id] = part.id
-            for b in section.paragraphs:
+            for b in ([section.heading] if section.heading else []) + list(section.paragraphs):
                 part_of[b.id] = part.id
     for start in starts:
         ident = f"page-{start.label}"
