@@ -11,6 +11,11 @@ _ITEM = re.compile(r"^(?P<prefix>.*?)(?P<minus>-?)@" + _KEY + r"(?P<rest>.*)$", 
 _NARRATIVE = re.compile(r"(?<![\w@\[\\])@" + _KEY + r"(?:\s*\[(?P<loc>[^\[\]]*)\])?")
 _BRACKET = re.compile(r"(?<!\\)\[(?P<inner>[^\[\]]*?-?@[^\[\]]*)\](?!\(|\[)")
 _CODE = re.compile(r"`+[^`]*`+")
+# Where an @ is part of an address, not a citation: link destinations, autolinks and bare URLs.
+_ADDRESS = re.compile(r"(?<=\])\((?:<[^<>\n]*>|[^()\s]*)(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)"
+                      r"|<[A-Za-z][A-Za-z0-9+.-]{1,31}:[^<>\s]*>|\b(?:https?|ftp)://[^\s<>]+")
+# A link's text: a citation there would put a link inside a link.
+_LINK_TEXT = re.compile(r"(?<![\\!])\[[^\[\]]*\](?=\()")
 
 LOCATOR_TERMS = {
     "p": "page", "p.": "page", "pp.": "page", "page": "page", "pages": "page",
@@ -61,9 +66,23 @@ def _blank(text: str, pattern: re.Pattern[str]) -> str:
     return pattern.sub(lambda m: " " * len(m.group(0)), text)
 
 
+def _scannable(body: str) -> str:
+    """The body with code, addresses and links' texts blanked out: what may hold citations."""
+    scan = _blank(body, _CODE)
+    for m in [*_ADDRESS.finditer(scan), *_LINK_TEXT.finditer(scan)]:
+        scan = scan[:m.start()] + " " * (m.end() - m.start()) + scan[m.end():]
+    return scan
+
+
+def citations_in_link_text(body: str, first_line: int = 1) -> list[int]:
+    """Lines of link texts that hold citation syntax (left as written: a link cannot hold a link)."""
+    return [first_line + body.count("\n", 0, m.start()) for m in _LINK_TEXT.finditer(_blank(body, _CODE))
+            if _NARRATIVE.search(_blank(m.group(0)[1:-1], _ADDRESS))]
+
+
 def parse_citations(body: str, first_line: int = 1) -> list[Citation]:
     """Every citation in a Markdown body, in order, with offsets and file lines."""
-    scan = _blank(body, _CODE)
+    scan = _scannable(body)
     found: list[Citation] = []
     taken: list[tuple[int, int]] = []
 

@@ -184,6 +184,9 @@ def load_edition(root: Path, options: LoadOptions = LoadOptions()) -> Loaded:
     markdown = text_path.suffix.lower() in (".md", ".markdown")
     parts, found = build_parts(text, structure, markdown, "source/structure.toml")
     diags += found
+    if not parts:
+        diags.append(Diagnostic(f"source/{meta.text}", 1, "error", "the text has no headings or paragraphs: "
+                                "put the primary text in this file"))
 
     blocks = [b for b, _ in blocks_of(parts)]
     with stage("anchor"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -199,3 +200,54 @@ def test_a_part_with_a_heading_and_nothing_else_builds(tmp_path: Path):
     result = run_cli("build", str(ed), "--out", str(tmp_path / "out"), "--format", "epub,html", "--no-cache")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "address.epub").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("body", "keys", "warned"), [
+    ("[his post](https://medium.com/@wills1992lincoln)", [], []),
+    ("<https://twitter.com/@wills1992lincoln> and https://medium.com/@x/post", [], []),
+    ("[as argued by @wills1992lincoln](https://example.org/)", [], [1]),
+    ("see https://medium.com/@x/post,\nand @wills1992lincoln [p. 4]; [see @a, 20; -@b]", ["wills1992lincoln", "a"], []),
+])
+def test_an_at_sign_in_an_address_or_a_link_is_no_citation(body: str, keys: list[str], warned: list[int]):
+    """Pandoc's rule: an address is read before citations; a link's text cannot hold a citation's link."""
+    from scholia.citesyntax import citations_in_link_text, parse_citations
+
+    assert [c.items[0].key for c in parse_citations(body)] == keys
+    assert citations_in_link_text(body) == warned
+
+
+def test_line_ends_are_lf_crlf_or_cr_only(tmp_path: Path):
+    """U+2028 and U+0085 in a paragraph are characters of the text (str.splitlines took them for line
+    ends, splitting the paragraph); a note saved with CR line ends is read like any other."""
+    from scholia.load import load_edition
+
+    ed = _copy(tmp_path)
+    text = (ed / "source" / "address.md").read_text(encoding="utf-8")
+    spoilt = text.replace("our fathers", "our\u2028fathers").replace("Delivered at", "Delivered\x85at")
+    (ed / "source" / "address.md").write_text(spoilt, encoding="utf-8", newline="")
+    liberty = ed / "annotations" / "notes" / "I" / "liberty.md"
+    liberty.write_bytes(liberty.read_bytes().replace(b"\n", b"\r"))
+    plain = load_edition(_copy(tmp_path / "plain"))
+    loaded = load_edition(ed)
+    assert not loaded.errors, loaded.diagnostics
+    assert [b.number for b in loaded.edition.blocks] == [b.number for b in plain.edition.blocks]
+    assert loaded.edition.source_text == spoilt and len(loaded.edition.notes) == len(plain.edition.notes)
+
+
+def test_a_date_that_does_not_exist_is_an_error(tmp_path: Path):
+    ed = _copy(tmp_path)
+    meta = ed / "source" / "edition.toml"
+    meta.write_text(meta.read_text(encoding="utf-8").replace('date = "1863-11-19"', 'date = "2020-13-45"'),
+                    encoding="utf-8")
+    result = run_cli("check", str(ed))
+    assert result.returncode == 1 and "source/edition.toml:3: error: 'date' must be ISO 8601" in result.stdout
+
+
+def test_an_empty_text_and_an_outsized_bibtex_field_are_errors(tmp_path: Path):
+    ed = _copy(tmp_path)
+    (ed / "source" / "address.md").write_text("\n\n", encoding="utf-8")
+    with (ed / "annotations" / "refs.bib").open("a", encoding="utf-8") as fh:
+        fh.write("\n@book{huge2000,\n  author = {Huge, A.},\n  title = {" + "Long " * 5000 + "},\n  year = {2000}\n}\n")
+    out = run_cli("check", str(ed)).stdout
+    assert "source/address.md:1: error: the text has no headings or paragraphs" in out
+    assert re.search(r"annotations/refs\.bib:\d+: error: field 'title' of 'huge2000' is 25,000 characters", out), out

@@ -437,3 +437,23 @@ def test_no_line_begins_with_a_note_call(tmp_path: Path):
                 before = [t for t in text_chars if abs(t["bottom"] - c["bottom"]) < 6 and t["x1"] <= c["x0"] + 0.5]
                 assert before, f"a line begins with the call {c['text']!r} (page {page.page_number})"
     assert calls >= 50
+
+
+def test_a_note_longer_than_a_page_is_an_error_naming_it(tmp_path: Path):
+    """WeasyPrint does not split a footnote: one longer than a page would be printed over the text."""
+    root = _fixture(tmp_path)
+    _note(root, "endless", "Liberty", " ".join(["A sentence of commentary that goes on and on."] * 180))
+    with pytest.raises(BuildError, match=r"annotations/notes/I/endless\.md: note \d+ is longer than a page"):
+        _build(root)
+
+
+def test_a_heading_in_a_note_is_no_bookmark(tmp_path: Path):
+    root = _fixture(tmp_path)
+    _note(root, "headed", "Liberty", "A note.\n\n## Sources in a note\n\nMore.")
+    _, _, _, data = _build(root)
+    titles = []
+    stack = list(PdfReader(io.BytesIO(data)).outline)
+    while stack:
+        item = stack.pop()
+        stack.extend(item) if isinstance(item, list) else titles.append(item.title)
+    assert "The Address" in " ".join(titles) and not any("Sources in a note" in t for t in titles), titles

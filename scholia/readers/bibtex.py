@@ -115,6 +115,8 @@ _SINGLE_QUOTED = re.compile(r"`(?!`)(.*?)'(?![\w'])", re.DOTALL)
 _kept: dict[str, str] | None = None  # within ``decoded_kept``: value → its decoding
 _used: set[str] = set()
 
+MAX_FIELD_CHARS = 20_000  # an abstract fits; a field that long otherwise is a mistake or an attack
+
 
 def decode_latex(value: str) -> str:
     """Decode a BibTeX field value (LaTeX) to plain Unicode text."""
@@ -509,6 +511,11 @@ def _read_one(
                 )
             raw[key] = _resolve(str(f.value), strings, undefined)
             field_lines[key] = (f.start_line or block.start_line) + 1
+            if len(raw[key]) > MAX_FIELD_CHARS:
+                diags.append(Diagnostic(rel, field_lines[key], "error", f"field {key!r} of {block.key!r} is "
+                                        f"{len(raw[key]):,} characters long; a field holds at most "
+                                        f"{MAX_FIELD_CHARS:,}: shorten it"))
+                raw[key] = raw[key][:MAX_FIELD_CHARS]
             for name in undefined:
                 diags.append(
                     Diagnostic(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from ..citesyntax import parse_citations
+from ..citesyntax import citations_in_link_text, parse_citations
 from ..model import Diagnostic, Note, NoteType, Target
 from . import read_utf8
 
@@ -83,7 +83,7 @@ def read_note(path: Path, rel: str, types: tuple[str, ...], statuses: tuple[str,
     text, bad = read_utf8(path, rel)
     if text is None:
         return None, bad
-    text = text.replace("\r\n", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     split = split_front_matter(text)
     if split is None:
         return None, [err(1, "missing front matter: a note starts with a line '---', YAML fields, and a closing '---'")]
@@ -176,6 +176,9 @@ def read_note(path: Path, rel: str, types: tuple[str, ...], statuses: tuple[str,
     if not body.strip():
         diags.append(err(min(body_line, text.count("\n") + 1), "note body is empty: write it below the front matter"))
     citations = parse_citations(body, body_line)
+    for line in citations_in_link_text(body, body_line):
+        diags.append(Diagnostic(rel, line, "warning", "a citation inside a link's text is left as written "
+                                "(a link cannot hold another): move it out of the brackets"))
     field_lines = dict(lines)
     field_lines.update({f"target.{k}": v for k, v in sub_lines.items()})
     known = set(REQUIRED + OPTIONAL)

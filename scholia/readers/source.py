@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import tomllib
@@ -13,6 +14,21 @@ from . import read_utf8
 
 REQUIRED_KEYS = ("title", "author", "date", "language", "text")
 _ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+def _iso_date(text: str) -> bool:
+    """YYYY, YYYY-MM or YYYY-MM-DD, naming a month and day that exist."""
+    if not _ISO_DATE.match(text):
+        return False
+    try:
+        dt.date.fromisoformat((text + "-01-01")[:10])
+    except ValueError:
+        return False
+    return True
+
+
+# Lines end at LF, CRLF or CR only: U+2028, U+0085 and the like are characters of the text.
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _NUMBERED = re.compile(r"^\s*((?:[IVXLCDM]+|\d+)\.)\s+(.*\S)\s*$", re.S)
@@ -75,7 +91,7 @@ def read_metadata(root: Path) -> tuple[Metadata | None, list[Diagnostic]]:
                 diags.append(Diagnostic(rel, line, "error", "'editors' must be a list of names"))
         elif not isinstance(value, str):
             diags.append(Diagnostic(rel, line, "error", f"'{key}' must be a string"))
-    if isinstance(data.get("date"), str) and data["date"] and not _ISO_DATE.match(data["date"]):
+    if isinstance(data.get("date"), str) and data["date"] and not _iso_date(data["date"]):
         diags.append(Diagnostic(rel, toml_line(raw, "date "), "error",
                                 f"'date' must be ISO 8601 (YYYY-MM-DD), not {data['date']!r}"))
     if isinstance(data.get("language"), str) and data["language"] and not _BCP47.match(data["language"]):
@@ -154,7 +170,7 @@ class _RawBlock:
 
 def _source_lines(text: str) -> list[Line]:
     out, offset = [], 0
-    for number, chunk in enumerate(text.splitlines(keepends=True), 1):
+    for number, chunk in enumerate(_LINES.findall(text), 1):
         body = chunk.rstrip("\r\n")
         out.append(Line(number, offset, body))
         offset += len(chunk)
@@ -319,7 +335,7 @@ def build_parts(text: str, structure: Structure, markdown: bool,
                           m.group(2).strip() if m else title_all, tuple(sections)))
 
     if not markdown:
-        present = {ln.strip() for ln in text.splitlines()}
+        present = {ln.strip() for ln in _LINES.findall(text)}
         for key, items in (("headings", structure.headings), ("not_headings", structure.not_headings)):
             for value, line in items:
                 if value.strip() not in present:

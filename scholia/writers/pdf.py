@@ -247,6 +247,22 @@ def _stray_footnotes(doc: weasyprint.Document) -> dict[int, tuple[int, float]]:
     return {n: call for n, call in calls.items() if feet.get(n) != call[0]}
 
 
+def _overfull_footnote_areas(doc: weasyprint.Document) -> set[int]:
+    """Notes in a footnote area that rises above the top of its page: a note longer than a page,
+    which WeasyPrint does not split, would be printed over the text and off the paper."""
+    from weasyprint.formatting_structure.boxes import FootnoteAreaBox
+
+    over: set[int] = set()
+    for page in doc.pages:
+        pbox = page._page_box
+        for area in pbox.children:
+            if isinstance(area, FootnoteAreaBox) and area.border_box_y() < pbox.content_box_y() - 0.5:
+                over |= {int(note.element.get("id", "")[1:]) for note in area.children
+                         if getattr(note, "element", None) is not None
+                         and re.fullmatch(r"n\d+", note.element.get("id", ""))}
+    return over
+
+
 def _footnote_breaks(doc: weasyprint.Document, anchors: dict[str, int], block_ids: set[str],
                      breaks: frozenset[str]) -> frozenset[str]:
     """Where to break pages so that each stray footnote can stand on its call's page.
@@ -379,6 +395,10 @@ def layout(rendered: Rendered, ctx: Context, profile: str = "a4", paper: str = "
                 break
             breaks |= more
     assert doc is not None
+    if over := _overfull_footnote_areas(doc):
+        raise BuildError("\n".join(f"{rn.note.path}: note {rn.number} is longer than a page can hold as a footnote: "
+                                   "shorten or split it, or build with --notes endnotes"
+                                   for rn in rendered.notes if rn.number in over))
     first = rendered.edition.parts[0].id if rendered.edition.parts else ""
     result = Layout(doc, prof, anchors.get(first, 0), anchors, footnoted, passes, fetcher, breaks)
     ctx.shared[key] = result
