@@ -20,6 +20,12 @@ ALLOWED_TAGS = {"p", "em", "strong", "a", "ul", "ol", "li", "blockquote", "code"
 ALLOWED_ATTRS = {"a": {"href", "class", "id"}, "span": {"class", "lang"}}
 _SAFE_SCHEMES = {"http", "https", "mailto"}
 _PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
+# Addresses in a text (URLs, e-mail addresses, file paths, identifiers joined by underscores): set in
+# ``<span class="addr">`` so that the print edition does not hyphenate them, as the hyphen would read as
+# part of the address.
+_ADDRESS = re.compile(r"\b(?:(?:https?|ftp)://|www\.)[^\s<>\"]*[^\s<>\".,;:!?)\]’”]"
+                      r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\b[A-Za-z]:\\[^\s<>\"]*[^\s<>\".,;:!?)\]’”]"
+                      r"|\b\w+(?:_\w+)+\b")
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -127,6 +133,8 @@ def block_runs_html(block: Block, notes: list[RenderedNote], marker: Callable[[R
     lo = len(text) - len(text.lstrip()) if strip else 0
     hi = len(text.rstrip()) if strip else len(text)
     extra = tuple(c for em in block.emphasis for c in (em.start, em.end))
+    addresses = [m.span() for m in _ADDRESS.finditer(text)]
+    extra += tuple(c for span in addresses for c in span)
     if block.run_in:
         extra += (min(block.run_in, hi),)
     by_id = {rn.note.id: rn for rn in notes}
@@ -136,6 +144,8 @@ def block_runs_html(block: Block, notes: list[RenderedNote], marker: Callable[[R
     out: list[str] = []
     for seg in segments(block, [rn.note for rn in notes], lo, hi, extra):
         piece = html.escape(seg.text, quote=False)
+        if any(a <= seg.start and seg.end <= b for a, b in addresses):
+            piece = f'<span class="addr">{piece}</span>'
         for em in block.emphasis:
             if em.start <= seg.start and seg.end <= em.end:
                 piece = f"<strong>{piece}</strong>" if em.strong else f"<em>{piece}</em>"

@@ -457,3 +457,22 @@ def test_a_heading_in_a_note_is_no_bookmark(tmp_path: Path):
         item = stack.pop()
         stack.extend(item) if isinstance(item, list) else titles.append(item.title)
     assert "The Address" in " ".join(titles) and not any("Sources in a note" in t for t in titles), titles
+
+
+def test_addresses_in_the_text_are_not_hyphenated(tmp_path: Path):
+    """A hyphen the layout adds inside a URL, an e-mail address, a path or an identifier would read as
+    part of it; such words may break only where they must, with no hyphen."""
+    root = _fixture(tmp_path)
+    words = ["https://collections.example.org/manuscripts/correspondence?volume={}",
+             "correspondence.department{}@universitylibrary.example.org",
+             "C:\\Administrative\\Correspondence\\Departmental{}",
+             "administrative_correspondence_departmental_{}"]
+    addresses = [w.format(i) for i in range(12) for w in words]
+    text = root / "source" / "address.md"
+    text.write_text(text.read_text(encoding="utf-8") + "\nSee " + ", then ".join(addresses) + ".\n",
+                    encoding="utf-8")
+    _, _, _, data = _build(root)
+    joined = "".join(page.filter(lambda o: o.get("object_type") != "char" or is_text_font(o)).extract_text()
+                     .replace("\u2010", "-").replace("\n", "") for page in pdfplumber.open(io.BytesIO(data)).pages)
+    missing = [a for a in addresses if a not in joined]
+    assert not missing, missing

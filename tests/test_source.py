@@ -122,3 +122,15 @@ def test_metadata_defaults(tmp_path: Path):
     loaded = load_edition(tmp_path)
     assert not loaded.errors
     assert loaded.edition.metadata.slug == "t"
+
+
+def test_an_underscore_inside_a_word_is_not_emphasis():
+    """CommonMark: ``snake_case`` keeps its underscores; ``_word_`` and ``*word*`` are emphasis."""
+    from scholia.readers.source import _strip_emphasis
+
+    snake = "the file harbour_office_ledger_07 and a_b"
+    assert _strip_emphasis(snake) == (snake, ())
+    plain, spans = _strip_emphasis("_one_, __two__, *three* and in*tra*word")
+    assert plain == "one, two, three and intraword"
+    assert [(plain[e.start:e.end], e.strong) for e in spans] == [("one", False), ("two", True), ("three", False),
+                                                                 ("tra", False)]

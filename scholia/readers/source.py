@@ -213,7 +213,9 @@ def _plain_blocks(text: str, structure: Structure) -> list[_RawBlock]:
 
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
-_EMPH = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1|(\*|_)(?=\S)(.+?)(?<=\S)\3")
+# Strong, then emphasis; as in CommonMark, an underscore inside a word (snake_case) is no delimiter.
+_EMPH = re.compile(r"\*\*(?=\S)(?P<a>.+?)(?<=\S)\*\*|(?<!\w)__(?=\S)(?P<b>.+?)(?<=\S)__(?!\w)"
+                   r"|\*(?=\S)(?P<c>.+?)(?<=\S)\*|(?<!\w)_(?=\S)(?P<d>.+?)(?<=\S)_(?!\w)")
 
 
 def _strip_emphasis(text: str) -> tuple[str, tuple[Emphasis, ...]]:
@@ -222,9 +224,10 @@ def _strip_emphasis(text: str) -> tuple[str, tuple[Emphasis, ...]]:
     for m in _EMPH.finditer(text):
         out.append(text[pos:m.start()])
         start = sum(map(len, out))
-        inner = m.group(2) if m.group(2) is not None else m.group(4)
+        strong = m.group("a") is not None or m.group("b") is not None
+        inner = next(g for g in m.group("a", "b", "c", "d") if g is not None)
         out.append(inner)
-        spans.append(Emphasis(start, start + len(inner), strong=m.group(1) is not None))
+        spans.append(Emphasis(start, start + len(inner), strong=strong))
         pos = m.end()
     out.append(text[pos:])
     return "".join(out), tuple(spans)
