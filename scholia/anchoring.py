@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import ahocorasick
@@ -226,5 +227,9 @@ def resolve(index: TextIndex, notes: list[Note]) -> tuple[list[Note], list[Diagn
         else:
             near = index.nearest(q)
             hint = f"; nearest match in ¶ {near[0].number}: {near[1]!r}" if near else ""
+            nfc = unicodedata.normalize("NFC", q)
+            if any(nfc in unicodedata.normalize("NFC", b.block.text) for b in index.blocks):
+                hint += (" (the text has these words with their accents encoded another way, composed or "
+                         "combining: copy the quote from the text)")
             diags.append(Diagnostic(note.path, line, "error", f"quote not found in the text{hint}"))
     return out, diags

@@ -202,6 +202,7 @@ def load_edition(root: Path, options: LoadOptions = LoadOptions()) -> Loaded:
     diags += found
     order = {b.id: i for i, b in enumerate(blocks)}
     anchored.sort(key=lambda n: (order[n.anchor.block_id], n.anchor.start, -n.anchor.end, n.id))
+    diags += _crowded_calls(anchored, {b.id: b.number for b in blocks})
     edition = Edition(
         root=str(root), metadata=meta, source_text=text, source_path=str(text_path), parts=parts,
         notes=tuple(anchored), bibliography=bib, note_types=tuple(note_types), contributors=contributors,
@@ -210,6 +211,20 @@ def load_edition(root: Path, options: LoadOptions = LoadOptions()) -> Loaded:
         layers=tuple(layers), source_sha256=hashlib.sha256(text_path.read_bytes()).hexdigest(),
     )
     return Loaded(edition, _sorted(diags), anchored)
+
+
+MAX_CALLS_TOGETHER = 20  # note calls that end at one place stand side by side, on one line
+
+
+def _crowded_calls(notes: list[Note], numbers: dict[str, str]) -> list[Diagnostic]:
+    """More notes ending at one place than a line can hold calls for (they would run off the page)."""
+    at: dict[tuple[str, int], list[Note]] = {}
+    for n in notes:
+        at.setdefault((n.anchor.block_id, n.anchor.end), []).append(n)
+    return [Diagnostic(group[MAX_CALLS_TOGETHER].path, group[MAX_CALLS_TOGETHER].field_lines.get("target", 2), "error",
+                       f"{len(group)} notes end at the same place in ¶ {numbers[block]}; their calls stand side by "
+                       f"side and at most {MAX_CALLS_TOGETHER} fit a line: merge some of them")
+            for (block, _), group in at.items() if len(group) > MAX_CALLS_TOGETHER]
 
 
 def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:

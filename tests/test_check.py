@@ -251,3 +251,24 @@ def test_an_empty_text_and_an_outsized_bibtex_field_are_errors(tmp_path: Path):
     out = run_cli("check", str(ed)).stdout
     assert "source/address.md:1: error: the text has no headings or paragraphs" in out
     assert re.search(r"annotations/refs\.bib:\d+: error: field 'title' of 'huge2000' is 25,000 characters", out), out
+
+
+def test_a_quote_in_another_normalisation_form_says_so(tmp_path: Path):
+    ed = _copy(tmp_path)
+    text = ed / "source" / "address.md"
+    text.write_text(text.read_text(encoding="utf-8").replace("Now we are", "At the Caf\u00e9 we are"), encoding="utf-8")
+    (ed / "annotations" / "notes" / "I" / "cafe.md").write_text(
+        '---\ntarget:\n  quote: "At the Cafe\u0301 we"\ntype: gloss\nstatus: reviewed\n---\nA gloss.\n',
+        encoding="utf-8")
+    out = run_cli("check", str(ed)).stdout
+    assert "annotations/notes/I/cafe.md:3: error: quote not found" in out and "accents encoded another way" in out, out
+
+
+def test_more_calls_at_one_place_than_a_line_holds_is_an_error(tmp_path: Path):
+    ed = _copy(tmp_path)
+    for i in range(25):
+        (ed / "annotations" / "notes" / "I" / f"crowd{i:02}.md").write_text(
+            f'---\ntarget:\n  quote: "conceived in Liberty"\ntype: gloss\nstatus: reviewed\n---\nGloss {i}.\n',
+            encoding="utf-8")
+    out = run_cli("check", str(ed)).stdout
+    assert re.search(r"\.md:\d+: error: 2\d notes end at the same place in ¶ I\.1; .* at most 20", out), out
