@@ -159,7 +159,7 @@ def find_style(style: str, style_dirs: Iterable[pathlib.Path] = ()) -> pathlib.P
     styles and the installed CSL style repository. A dependent style is replaced by its
     independent parent (found the same way). Raises ValueError if there is no such style.
     """
-    searched = [*map(pathlib.Path, style_dirs), *_packaged_style_dirs()]
+    searched = list(dict.fromkeys([*map(pathlib.Path, style_dirs), *_packaged_style_dirs()]))  # once each
     candidate = pathlib.Path(style)
     if style.endswith(".csl") or os.sep in style or "/" in style:
         if not candidate.is_file():

@@ -36,6 +36,8 @@ def _split_locator(rest: str) -> tuple[str, str, str]:
     if not text.startswith(","):
         return "", "", text.strip()
     body = text[1:].lstrip()
+    if not body:  # "[@a, ]": a comma and nothing after it
+        return "", "", ""
     label = ""
     m = re.match(r"^(\S+)\s*", body)
     if m and m.group(1).lower() in LOCATOR_TERMS:

@@ -272,3 +272,10 @@ def test_more_calls_at_one_place_than_a_line_holds_is_an_error(tmp_path: Path):
             encoding="utf-8")
     out = run_cli("check", str(ed)).stdout
     assert re.search(r"\.md:\d+: error: 2\d notes end at the same place in ¶ I\.1; .* at most 20", out), out
+
+
+def test_a_comma_with_nothing_after_it_is_no_suffix():
+    from scholia.citesyntax import parse_citations
+
+    (item,) = parse_citations("as shown [@wills1992lincoln, ].")[0].items
+    assert (item.key, item.locator, item.suffix) == ("wills1992lincoln", "", "")
