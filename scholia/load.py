@@ -69,6 +69,7 @@ def _merge_types(known: list[NoteType], more: list[NoteType]) -> list[NoteType]:
 
 def _read_layer(folder: Path) -> tuple[Layer | None, list[NoteType], list[Diagnostic]]:
     """A ``--layer`` folder: ``layer.toml`` (name, label, style, [[type]]), notes, optional .bib files."""
+    from .readers import read_utf8
     from .readers.notes import read_note_types
 
     where = folder.as_posix()
@@ -91,7 +92,9 @@ def _read_layer(folder: Path) -> tuple[Layer | None, list[NoteType], list[Diagno
         if not style.is_relative_to(folder) or not style.is_file():
             return None, [], [Diagnostic(config.as_posix(), 1, "error",
                                          f"style {data['style']!r} is not a file inside the layer folder")]
-        css = style.read_text(encoding="utf-8")
+        css, bad = read_utf8(style, style.as_posix())
+        if css is None:
+            return None, [], bad
     types, diags = read_note_types(config, config.as_posix()) if config.is_file() else ([], [])
     label = str(data.get("label", name.replace("-", " ").capitalize()))
     return Layer(name, label, css), types, diags

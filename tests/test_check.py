@@ -129,6 +129,9 @@ def _spoil(ed: Path, case: str) -> None:
     elif case == "NUL in the text":
         text = (src / "address.md").read_text(encoding="utf-8")
         (src / "address.md").write_text(text.replace("our fathers", "our\x00fathers"), encoding="utf-8")
+    elif case == "form feed in a paragraph":
+        text = (src / "address.md").read_text(encoding="utf-8")
+        (src / "address.md").write_text(text.replace("\n\nNow we", "\n\f\nNow\fwe"), encoding="utf-8")
     elif case == "NUL in a note":
         note = (notes / "liberty.md").read_text(encoding="utf-8")
         (notes / "liberty.md").write_text(note.replace("---\n", "---\n# \x00\n", 1), encoding="utf-8")
@@ -149,6 +152,7 @@ def _spoil(ed: Path, case: str) -> None:
     ("structure not UTF-8", "source/structure.toml:1: error: not valid UTF-8 at byte"),
     ("introduction not UTF-8", "annotations/introduction.md:3: error: not valid UTF-8 at byte"),
     ("NUL in the text", "source/address.md:3: error: control character U+0000"),
+    ("form feed in a paragraph", "source/address.md:5: error: control character U+000C"),
     ("NUL in a note", "annotations/notes/I/liberty.md:2: error: control character U+0000"),
     ("YAML nested too deep", "annotations/notes/I/liberty.md:2: error: malformed YAML front matter"),
     ("slug with a folder", "source/edition.toml:7: error: 'slug' names the output files"),
@@ -279,3 +283,14 @@ def test_a_comma_with_nothing_after_it_is_no_suffix():
 
     (item,) = parse_citations("as shown [@wills1992lincoln, ].")[0].items
     assert (item.key, item.locator, item.suffix) == ("wills1992lincoln", "", "")
+
+
+def test_a_layer_style_sheet_not_in_utf8_is_an_error(tmp_path: Path):
+    ed = _copy(tmp_path)
+    layer = tmp_path / "layer"
+    (layer / "notes").mkdir(parents=True)
+    (layer / "layer.toml").write_text('name = "course"\nstyle = "course.css"\n', encoding="utf-8")
+    (layer / "course.css").write_bytes(b".note { color: #333; }\n/* caf\xe9 */\n")
+    result = run_cli("check", str(ed), "--layer", str(layer))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "course.css:2: error: not valid UTF-8" in result.stdout, result.stdout

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ..model import Diagnostic
 
-# C0 controls that XML 1.0 (and so the EPUB) cannot hold; tab, line feed and carriage return aside,
-# and the form feed and vertical tab, which end a line.
-_FORBIDDEN = re.compile(r"[\x00-\x08\x0e-\x1f]")
+# C0 controls that XML 1.0 (and so the EPUB) cannot hold: all but tab, line feed and carriage return.
+# A form feed or vertical tab on a line of its own (a page break in old text files) is white space.
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def read_utf8(path: Path, rel: str) -> tuple[str | None, list[Diagnostic]]:
@@ -21,7 +21,11 @@ def read_utf8(path: Path, rel: str) -> tuple[str | None, list[Diagnostic]]:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         return None, [Diagnostic(rel, line, "error", f"not valid UTF-8 at byte {exc.start}: save the file as UTF-8")]
-    if found := _FORBIDDEN.search(text):
+    for found in _FORBIDDEN.finditer(text):
+        start = text.rfind("\n", 0, found.start()) + 1
+        end = text.find("\n", found.start())
+        if found.group() in "\x0b\x0c" and not text[start:end if end >= 0 else None].strip():
+            continue
         line = text.count("\n", 0, found.start()) + 1
         return None, [Diagnostic(rel, line, "error", f"control character U+{ord(found.group()):04X}, which no "
                                  "output format can hold (XML forbids it): remove it from the file")]
