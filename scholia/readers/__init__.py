@@ -13,9 +13,13 @@ _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def read_utf8(path: Path, rel: str) -> tuple[str | None, list[Diagnostic]]:
-    """A text file's characters, without the byte-order mark some editors write, which belongs to the
-    encoding; or an error naming the line of a byte that is not UTF-8 or of a forbidden control."""
-    data = path.read_bytes()
+    """A text file's characters (``decode_utf8``)."""
+    return decode_utf8(path.read_bytes(), rel)
+
+
+def decode_utf8(data: bytes, rel: str) -> tuple[str | None, list[Diagnostic]]:
+    """The characters of file ``rel``, without the byte-order mark some editors write, which belongs to
+    the encoding; or an error naming the line of a byte that is not UTF-8 or of a forbidden control."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

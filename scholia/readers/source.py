@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..model import Block, Diagnostic, Emphasis, Line, Metadata, Part, Section
-from . import read_utf8
+from . import decode_utf8, read_utf8
 
 REQUIRED_KEYS = ("title", "author", "date", "language", "text")
 _ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
@@ -148,10 +148,11 @@ def read_text(root: Path, meta: Metadata) -> tuple[str | None, Path, list[Diagno
     if not path.is_file():
         return None, path, [Diagnostic(meta_rel, 1, "error", f"text file 'source/{meta.text}' not found: "
                                        "put the primary text there or correct 'text'")]
-    text, diags = read_utf8(path, _rel(path, root))
+    data = path.read_bytes()
+    text, diags = decode_utf8(data, _rel(path, root))
     if text is None:
         return None, path, diags
-    if meta.sha256 and hashlib.sha256(path.read_bytes()).hexdigest() != meta.sha256.lower():
+    if meta.sha256 and hashlib.sha256(data).hexdigest() != meta.sha256.lower():
         diags.append(Diagnostic(meta_rel, 1, "warning",
                                 f"source/{meta.text} no longer matches the recorded sha256: the text changed; "
                                 "run `make_edition.py reanchor` or record the new hash"))

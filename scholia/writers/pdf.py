@@ -227,6 +227,14 @@ def _break_css(breaks: frozenset[str]) -> str:
     return "".join(f'\n[id="{b}"] {{ break-before: page; margin-top: 0; }}' for b in sel)
 
 
+def _area_notes(area) -> Iterator[int]:
+    """The numbers of the notes in a footnote area."""
+    for note in area.children:
+        ident = note.element.get("id", "") if getattr(note, "element", None) is not None else ""
+        if re.fullmatch(r"n\d+", ident):
+            yield int(ident[1:])
+
+
 def _stray_footnotes(doc: weasyprint.Document) -> dict[int, tuple[int, float]]:
     """Footnotes that do not stand on the page of their call: note number → (call's page, call's y)."""
     from weasyprint.formatting_structure.boxes import FootnoteAreaBox
@@ -236,10 +244,8 @@ def _stray_footnotes(doc: weasyprint.Document) -> dict[int, tuple[int, float]]:
     for i, page in enumerate(doc.pages):
         for box in _walk(page._page_box):
             if isinstance(box, FootnoteAreaBox):
-                for note in box.children:
-                    ident = note.element.get("id", "") if getattr(note, "element", None) is not None else ""
-                    if re.fullmatch(r"n\d+", ident):
-                        feet.setdefault(int(ident[1:]), i)
+                for n in _area_notes(box):
+                    feet.setdefault(n, i)
             elif (getattr(box, "element_tag", None) or "").endswith("::footnote-call"):
                 ident = box.element.get("id", "")
                 if re.fullmatch(r"n\d+", ident):
@@ -257,9 +263,7 @@ def _overfull_footnote_areas(doc: weasyprint.Document) -> set[int]:
         pbox = page._page_box
         for area in pbox.children:
             if isinstance(area, FootnoteAreaBox) and area.border_box_y() < pbox.content_box_y() - 0.5:
-                over |= {int(note.element.get("id", "")[1:]) for note in area.children
-                         if getattr(note, "element", None) is not None
-                         and re.fullmatch(r"n\d+", note.element.get("id", ""))}
+                over.update(_area_notes(area))
     return over
 
 
